@@ -1,0 +1,3 @@
+"""contrastrec: contrastive self-supervised learning for recommender systems."""
+
+__version__ = "0.1.0"
