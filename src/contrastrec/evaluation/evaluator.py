@@ -1,0 +1,322 @@
+"""Chunked full-ranking evaluation.
+
+For every evaluated user, all ``n_items`` items are scored, the user's history (``exclude``) is
+set to ``-inf`` so it ranks last, and ranking metrics are computed on the top ``K = max(ks)``.
+
+Work is done per chunk of ``chunk_size`` users: one ``score_fn`` call (``[B, n_items]`` scores),
+an in-place masked fill through a flat index, one ``torch.topk`` and a vectorised lookup of the
+top-K items among the targets. Peak extra memory is about one ``chunk_size x n_items`` score
+tensor (plus whatever ``score_fn`` allocates); there is no per-user Python loop.
+
+Semantics worth knowing:
+
+* Only stored non-zero entries of ``targets`` / ``exclude`` count (explicit zeros are ignored).
+* **A target that is also in ``exclude`` stays rankable**: the target wins and is not masked
+  (e.g. a re-consumed item in the test split that also appears in the training history).
+* Users without any target are skipped; ``evaluate_detailed`` reports how many.
+* The tensor returned by ``score_fn`` is modified in place (excluded entries become ``-inf``).
+  If it is a view of another tensor (``_base`` set) or non-contiguous it is copied first; a
+  ``score_fn`` that returns a tensor it keeps (e.g. a cached full score matrix) must return a
+  clone.
+* Ties in the scores are broken by ``torch.topk`` (unspecified order).
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from .metrics import METRICS, compute_metrics, resolve_metric_specs
+
+ScoreFn = Callable[[torch.Tensor], torch.Tensor]
+
+DEFAULT_KS: tuple[int, ...] = (10, 20)
+
+
+@dataclass
+class EvaluationResult:
+    """Per-user metric values of one evaluation.
+
+    ``users[i]`` is the user whose metric values are ``per_user[name][i]``. ``n_skipped`` counts
+    requested users that had no target and were therefore not evaluated.
+    """
+
+    users: np.ndarray
+    per_user: dict[str, np.ndarray] = field(default_factory=dict)
+    n_skipped: int = 0
+
+    @property
+    def n_users(self) -> int:
+        return int(self.users.shape[0])
+
+    def means(self) -> dict[str, float]:
+        """Mean over evaluated users of each metric (``nan`` when no user was evaluated)."""
+        if self.n_users == 0:
+            return {k: float("nan") for k in self.per_user}
+        return {k: float(np.mean(v, dtype=np.float64)) for k, v in self.per_user.items()}
+
+
+# ---------------------------------------------------------------------------------------------
+# Input preparation
+
+
+def _binary_csr(m, name: str) -> sp.csr_matrix:
+    """Boolean CSR with sorted indices and no explicit zeros."""
+    if not sp.issparse(m):
+        raise TypeError(f"{name} must be a scipy.sparse matrix [n_users, n_items], got {type(m).__name__}")
+    m = sp.csr_matrix(m)
+    b = sp.csr_matrix(m != 0)
+    b.sort_indices()
+    return b
+
+
+def _effective_exclusion(exclude_b: sp.csr_matrix, targets_b: sp.csr_matrix) -> sp.csr_matrix:
+    """``exclude AND NOT targets`` (targets are never masked)."""
+    both = exclude_b.multiply(targets_b)
+    if both.nnz == 0:
+        return exclude_b
+    ex = exclude_b.astype(np.int8) - sp.csr_matrix(both).astype(np.int8)
+    ex = sp.csr_matrix(ex != 0)
+    ex.sort_indices()
+    return ex
+
+
+def _as_user_array(users, n_users: int) -> np.ndarray:
+    if users is None:
+        return np.arange(n_users, dtype=np.int64)
+    if isinstance(users, torch.Tensor):
+        users = users.detach().cpu().numpy()
+    u = np.asarray(users)
+    if u.ndim != 1:
+        raise ValueError(f"users must be 1-D, got shape {u.shape}")
+    if u.size and not np.issubdtype(u.dtype, np.integer):
+        raise TypeError(f"users must be integer indices, got dtype {u.dtype}")
+    u = u.astype(np.int64, copy=False)
+    if u.size and (u.min() < 0 or u.max() >= n_users):
+        raise ValueError(f"user indices must be in [0, {n_users}), got range [{u.min()}, {u.max()}]")
+    return u
+
+
+@dataclass
+class _Prepared:
+    targets: sp.csr_matrix  # bool, sorted indices
+    exclude: sp.csr_matrix  # bool, sorted, targets removed
+    n_targets: np.ndarray  # int64 [n_users]
+
+    @property
+    def n_items(self) -> int:
+        return int(self.targets.shape[1])
+
+
+def _prepare(targets, exclude) -> _Prepared:
+    t = _binary_csr(targets, "targets")
+    if exclude is None:
+        e = sp.csr_matrix(t.shape, dtype=bool)
+    else:
+        e = _binary_csr(exclude, "exclude")
+    if e.shape != t.shape:
+        raise ValueError(f"exclude shape {e.shape} != targets shape {t.shape}")
+    e = _effective_exclusion(e, t)
+    return _Prepared(t, e, np.diff(t.indptr).astype(np.int64))
+
+
+def _row_keys(rows: sp.csr_matrix, n_items: int) -> np.ndarray:
+    """Flat keys ``row * n_items + item`` of the stored entries of a chunk's CSR slice."""
+    counts = np.diff(rows.indptr)
+    offsets = np.repeat(np.arange(rows.shape[0], dtype=np.int64) * n_items, counts)
+    return offsets + rows.indices.astype(np.int64, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# Core loop
+
+
+def _run(
+    score_fn: ScoreFn,
+    users,
+    prep: _Prepared,
+    ks,
+    metrics,
+    chunk_size: int,
+    device,
+) -> EvaluationResult:
+    specs = resolve_metric_specs(ks, metrics)
+    if int(chunk_size) <= 0:
+        raise ValueError(f"chunk_size must be positive, got {chunk_size}")
+    chunk_size = int(chunk_size)
+    n_users, n_items = prep.targets.shape
+    u_all = _as_user_array(users, n_users)
+    keep = prep.n_targets[u_all] > 0
+    u_eval = u_all[keep]
+    n_skipped = int(u_all.shape[0] - u_eval.shape[0])
+    keys = [f"{n}@{k}" for n, k in specs]
+    if u_eval.shape[0] == 0:
+        return EvaluationResult(u_eval, {k: np.zeros(0) for k in keys}, n_skipped)
+
+    K = min(max(k for _, k in specs), n_items)
+    parts: dict[str, list[torch.Tensor]] = {k: [] for k in keys}
+
+    with torch.no_grad():
+        for start in range(0, u_eval.shape[0], chunk_size):
+            u = u_eval[start : start + chunk_size]
+            B = u.shape[0]
+            scores = score_fn(torch.from_numpy(u).to(device))
+            if not isinstance(scores, torch.Tensor) or tuple(scores.shape) != (B, n_items):
+                shape = tuple(scores.shape) if isinstance(scores, torch.Tensor) else type(scores)
+                raise ValueError(f"score_fn must return a tensor of shape ({B}, {n_items}), got {shape}")
+            if not scores.is_floating_point():
+                scores = scores.float()
+            elif scores._base is not None or not scores.is_contiguous():
+                scores = scores.contiguous() if not scores.is_contiguous() else scores.clone()
+            dev = scores.device
+
+            # history -> -inf, in place through a flat index (vectorised over the chunk)
+            ex_rows = prep.exclude[u]
+            if ex_rows.nnz:
+                flat = torch.from_numpy(_row_keys(ex_rows, n_items)).to(dev)
+                scores.view(-1).index_fill_(0, flat, float("-inf"))
+
+            top_val, top_idx = torch.topk(scores, K, dim=1, largest=True, sorted=True)
+            del scores
+            if torch.isnan(top_val).any():
+                raise ValueError("score_fn returned NaN scores")
+
+            # which of the top-K items are targets: flat-key membership test
+            t_rows = prep.targets[u]
+            t_keys = torch.from_numpy(_row_keys(t_rows, n_items)).to(dev)
+            row_off = torch.arange(B, device=dev, dtype=torch.int64).mul_(n_items).unsqueeze(1)
+            hits = torch.isin(top_idx + row_off, t_keys).cpu()
+            n_t = torch.from_numpy(prep.n_targets[u])
+
+            vals = compute_metrics(hits, n_t, (), keys)
+            for key in keys:
+                parts[key].append(vals[key])
+
+    per_user = {k: torch.cat(v).numpy() for k, v in parts.items()}
+    return EvaluationResult(u_eval, per_user, n_skipped)
+
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+
+
+def evaluate_detailed(
+    score_fn: ScoreFn,
+    users,
+    targets: sp.spmatrix,
+    exclude: sp.spmatrix | None,
+    ks: Iterable[int] | int = DEFAULT_KS,
+    metrics: Iterable[str] | str = METRICS,
+    chunk_size: int = 1024,
+    device: str | torch.device = "cpu",
+) -> EvaluationResult:
+    """Like :func:`evaluate` but returns per-user values (:class:`EvaluationResult`).
+
+    ``result.users`` are the evaluated users (requested users with >= 1 target, in the requested
+    order), ``result.per_user["ndcg@20"]`` a float64 array aligned with them, ``result.n_skipped``
+    the number of requested users without targets.
+    """
+    return _run(score_fn, users, _prepare(targets, exclude), ks, metrics, chunk_size, device)
+
+
+def evaluate(
+    score_fn: ScoreFn,
+    users,
+    targets: sp.spmatrix,
+    exclude: sp.spmatrix | None,
+    ks: Iterable[int] | int = DEFAULT_KS,
+    metrics: Iterable[str] | str = METRICS,
+    chunk_size: int = 1024,
+    device: str | torch.device = "cpu",
+) -> dict[str, float]:
+    """Full-ranking evaluation; returns ``{"recall@10": float, "ndcg@20": float, ...}``.
+
+    * ``score_fn(users: LongTensor[B]) -> FloatTensor[B, n_items]``, on any device; ``users`` is
+      created on ``device``. The returned tensor is modified in place (see module docstring).
+    * ``users``: user indices (numpy array, LongTensor or list; ``None`` = all rows). Users without
+      targets are skipped (see :func:`evaluate_detailed` for the count).
+    * ``targets``, ``exclude``: scipy sparse ``[n_users, n_items]``; stored non-zeros count.
+      Excluded items are set to ``-inf`` before top-k, so they rank last. A target that is also
+      excluded is **not** excluded (the target wins).
+    * ``ks`` x ``metrics`` give the keys ``name@k``; a metric may also be given as ``"name@k"``.
+      Names: recall, ndcg, hit (alias hr), precision, mrr.
+    * ``chunk_size`` users are scored at a time (memory ~ chunk_size x n_items floats).
+
+    Values are means over evaluated users (``nan`` with a warning when there are none).
+    """
+    res = evaluate_detailed(score_fn, users, targets, exclude, ks, metrics, chunk_size, device)
+    if res.n_users == 0:
+        warnings.warn("evaluate: no user with at least one target; metrics are nan", RuntimeWarning)
+    return res.means()
+
+
+class FullRankingEvaluator:
+    """Evaluate a model on one phase of a :class:`contrastrec.data.dataset.Dataset`.
+
+    ``phase="valid"``: targets ``dataset.valid``, history ``dataset.train``;
+    ``phase="test"``: targets ``dataset.test``, history ``dataset.train + dataset.valid``
+    (``dataset.history(phase)``). Histories are ranked last; users are those with >= 1 target.
+    The sparse matrices are built once here; ``__call__(score_fn)`` returns the mean metrics.
+    """
+
+    def __init__(
+        self,
+        dataset,
+        phase: str = "valid",
+        ks: Iterable[int] | int = DEFAULT_KS,
+        metrics: Iterable[str] | str = METRICS,
+        chunk_size: int = 1024,
+        device: str | torch.device = "cpu",
+    ):
+        if phase not in ("valid", "test"):
+            raise ValueError(f"phase must be 'valid' or 'test', got {phase!r}")
+        self.phase = phase
+        self.ks = (ks,) if isinstance(ks, int) else tuple(int(k) for k in ks)
+        self.metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+        self.specs = resolve_metric_specs(self.ks, self.metrics)  # validates early
+        self.chunk_size = int(chunk_size)
+        self.device = device
+        n_u, n_i = int(dataset.n_users), int(dataset.n_items)
+        self.targets = dataset.targets(phase).csr(n_u, n_i)
+        self.exclude = dataset.history(phase).csr(n_u, n_i)
+        self._prep = _prepare(self.targets, self.exclude)
+        self.users = np.flatnonzero(self._prep.n_targets > 0).astype(np.int64)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users evaluated (those with at least one target)."""
+        return int(self.users.shape[0])
+
+    @property
+    def metric_names(self) -> list[str]:
+        return [f"{n}@{k}" for n, k in self.specs]
+
+    def detailed(self, score_fn: ScoreFn) -> EvaluationResult:
+        return _run(score_fn, self.users, self._prep, self.ks, self.metrics, self.chunk_size, self.device)
+
+    def __call__(self, score_fn: ScoreFn) -> dict[str, float]:
+        res = self.detailed(score_fn)
+        if res.n_users == 0:
+            warnings.warn(
+                f"FullRankingEvaluator({self.phase}): no user with a target; metrics are nan",
+                RuntimeWarning,
+            )
+        return res.means()
+
+    def __repr__(self) -> str:
+        return (
+            f"FullRankingEvaluator(phase={self.phase!r}, users={self.n_users}, "
+            f"metrics={self.metric_names}, chunk_size={self.chunk_size})"
+        )
+
+
+__all__: Sequence[str] = (
+    "evaluate",
+    "evaluate_detailed",
+    "EvaluationResult",
+    "FullRankingEvaluator",
+)

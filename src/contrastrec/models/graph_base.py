@@ -1,0 +1,107 @@
+"""Shared machinery for graph collaborative-filtering models (MF, LightGCN and its contrastive kin).
+
+The recommendation branch is BPR (or another main loss) on (user, positive, negatives) batches with
+L2 regularisation of the batch's layer-0 embeddings, as in LightGCN. Subclasses add
+self-supervised terms by overriding :meth:`ssl_terms`.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from contrastrec.config import Config, ConfigError
+from contrastrec.data.dataset import Dataset
+from contrastrec.graph import normalized_adjacency
+from contrastrec.losses import functional as LF
+from contrastrec.models.base import Recommender, ScoreFn
+
+
+class GraphModel(Recommender):
+    task = "pairwise"
+    DEFAULTS = {"loss": "bpr", "ks": [10, 20, 40], "batch_size": 2048}
+    uses_graph = True
+
+    def __init__(self, cfg: Config, dataset: Dataset):
+        super().__init__(cfg, dataset)
+        self.reg_weight = cfg.reg_weight
+        self.loss_name = cfg.loss or "bpr"
+        self.train_users = torch.from_numpy(dataset.train.users)
+        self.train_items = torch.from_numpy(dataset.train.items)
+        if self.uses_graph and cfg.encoder in ("", "lightgcn"):
+            from contrastrec.encoders.lightgcn import LightGCNEncoder
+
+            adj = normalized_adjacency(dataset.train.users, dataset.train.items, self.n_users, self.n_items)
+            self.encoder = LightGCNEncoder(self.n_users, self.n_items, cfg.embedding_dim, cfg.n_layers, adj)
+        elif cfg.encoder in ("", "mf") or not self.uses_graph:
+            from contrastrec.encoders.mf import MFEncoder
+
+            self.encoder = MFEncoder(self.n_users, self.n_items, cfg.embedding_dim)
+        else:
+            raise ConfigError(f"encoder {cfg.encoder!r} is a sequence encoder; graph models take mf or lightgcn")
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        if cfg.loss not in ("", "bpr", "bce", "sampled_softmax"):
+            raise ConfigError(f"loss={cfg.loss!r} is not available for graph models (bpr, bce, sampled_softmax)")
+        if cfg.encoder not in ("", "mf", "lightgcn"):
+            raise ConfigError(f"encoder={cfg.encoder!r} is a sequence encoder; graph models take mf or lightgcn")
+
+    # ------------------------------------------------------------------ pieces
+    def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final user and item embeddings of the recommendation branch."""
+        return self.encoder()
+
+    def rec_loss(self, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+        """u, p: [B, D]; n: [B, k, D]."""
+        pos = (u * p).sum(-1)
+        neg = torch.einsum("bd,bkd->bk", u, n)
+        if self.loss_name == "bpr":
+            return LF.bpr_loss(pos.unsqueeze(1).expand_as(neg), neg)
+        if self.loss_name == "bce":
+            return LF.bce_loss(pos, neg)
+        return LF.sampled_softmax_loss(pos, neg)
+
+    def reg_loss(self, users, pos, neg) -> torch.Tensor:
+        u0, i0 = self.encoder.layer0()
+        r = u0[users].pow(2).sum() + i0[pos].pow(2).sum() + i0[neg].pow(2).sum()
+        return self.reg_weight * 0.5 * r / users.shape[0]
+
+    def ssl_terms(self, batch, user_emb, item_emb) -> dict[str, torch.Tensor]:
+        return {}
+
+    # ------------------------------------------------------------------ contract
+    def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        user_emb, item_emb = self.embeddings()
+        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg])}
+        if self.reg_weight > 0:
+            terms["reg"] = self.reg_loss(users, pos, neg)
+        terms.update(self.ssl_terms(batch, user_emb, item_emb))
+        return terms
+
+    @torch.no_grad()
+    def export_embeddings(self, histories=None) -> tuple[torch.Tensor, torch.Tensor]:
+        was = self.training
+        self.eval()
+        u, i = self.embeddings()
+        self.train(was)
+        return u.detach(), i.detach()
+
+    @torch.no_grad()
+    def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
+        u, i = self.export_embeddings()
+        it = i.t().contiguous()
+
+        def score(users: torch.Tensor) -> torch.Tensor:
+            return u[users.to(u.device)] @ it
+
+        return score
+
+
+def unique_pairs(users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unique user and item indices of a batch (contrastive terms are computed over these)."""
+    return torch.unique(users), torch.unique(items)
+
+
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    return F.normalize(x, dim=-1)

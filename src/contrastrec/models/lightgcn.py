@@ -1,0 +1,8 @@
+"""LightGCN (He et al., SIGIR 2020): layer-mean propagation over Â, BPR, L2 on batch layer-0 embeddings."""
+from __future__ import annotations
+
+from contrastrec.models.graph_base import GraphModel
+
+
+class LightGCN(GraphModel):
+    DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "n_layers": 2, "reg_weight": 1e-4}

@@ -1,0 +1,116 @@
+"""Mini-batch producers for the two training tasks. Randomness is drawn from a generator seeded by
+``(seed, epoch)``, so an interrupted run that resumes at epoch e sees exactly the batches it would
+have seen."""
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import torch
+
+from contrastrec.data.dataset import Dataset, Split
+
+
+def padded_tokens(split: Split, n_users: int, width: int) -> np.ndarray:
+    """The last ``width`` items of each user's sequence as tokens (item+1), left-padded with 0.
+
+    Returns ``int64[n_users, width]``. Vectorized: no per-user Python loop.
+    """
+    indptr = split.user_indptr(n_users)
+    start, end = indptr[:-1], indptr[1:]
+    idx = end[:, None] - width + np.arange(width)[None, :]
+    valid = idx >= start[:, None]
+    tokens = np.zeros((n_users, width), dtype=np.int64)
+    tokens[valid] = split.items[idx[valid]] + 1
+    return tokens
+
+
+def padded_histories(split: Split, n_users: int, max_len: int) -> torch.Tensor:
+    return torch.from_numpy(padded_tokens(split, n_users, max_len))
+
+
+def epoch_generator(seed: int, epoch: int) -> np.random.Generator:
+    return np.random.default_rng([seed, epoch])
+
+
+class UniformNegatives:
+    """Uniform negatives that exclude the user's training positives (vectorized rejection)."""
+
+    def __init__(self, split: Split, n_users: int, n_items: int):
+        self.n_items = n_items
+        keys = np.unique(split.users * n_items + split.items)
+        self.keys = keys
+        counts = np.bincount(split.users, minlength=n_users)
+        if (counts >= n_items).any():
+            u = int(np.argmax(counts >= n_items))
+            raise ValueError(f"user index {u} interacted with every item: no negative exists")
+
+    def sample(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        out = rng.integers(0, self.n_items, size=(len(users), n))
+        ukeys = users[:, None] * self.n_items
+        bad = np.isin(ukeys + out, self.keys)
+        while bad.any():
+            out[bad] = rng.integers(0, self.n_items, size=int(bad.sum()))
+            bad[bad] = np.isin((ukeys + out)[bad], self.keys)
+        return out
+
+
+class PairwiseBatches:
+    """(user, positive, negatives) batches over all training interactions, shuffled per epoch."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, n_negatives: int, seed: int):
+        self.users = dataset.train.users
+        self.items = dataset.train.items
+        self.batch_size, self.n_negatives, self.seed = batch_size, n_negatives, seed
+        self.negatives = UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+
+    def __len__(self) -> int:
+        return (len(self.users) + self.batch_size - 1) // self.batch_size
+
+    def epoch(self, epoch: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+        rng = epoch_generator(self.seed, epoch)
+        perm = rng.permutation(len(self.users))
+        neg = self.negatives.sample(self.users[perm], self.n_negatives, rng)
+        for s in range(0, len(perm), self.batch_size):
+            idx = perm[s : s + self.batch_size]
+            yield {
+                "users": torch.from_numpy(self.users[idx]).to(device),
+                "pos": torch.from_numpy(self.items[idx]).to(device),
+                "neg": torch.from_numpy(neg[s : s + self.batch_size]).to(device),
+            }
+
+
+class SequenceBatches:
+    """One training sequence per user: inputs ``items[:-1]``, next-item targets ``items[1:]``
+    (of the training part), left-padded/truncated to ``max_len``."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, max_len: int, seed: int, with_negatives: bool):
+        full = padded_tokens(dataset.train, dataset.n_users, max_len + 1)
+        seq, pos = full[:, :-1].copy(), full[:, 1:].copy()
+        pos[seq == 0] = 0
+        keep = (pos > 0).any(1)
+        self.users = np.nonzero(keep)[0].astype(np.int64)
+        self.seq, self.pos = seq[keep], pos[keep]
+        self.batch_size, self.seed, self.max_len = batch_size, seed, max_len
+        self.with_negatives = with_negatives
+        self.negatives = UniformNegatives(dataset.train, dataset.n_users, dataset.n_items) if with_negatives else None
+
+    def __len__(self) -> int:
+        return (len(self.users) + self.batch_size - 1) // self.batch_size
+
+    def epoch(self, epoch: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
+        rng = epoch_generator(self.seed, epoch)
+        perm = rng.permutation(len(self.users))
+        for s in range(0, len(perm), self.batch_size):
+            idx = perm[s : s + self.batch_size]
+            seq, pos = self.seq[idx], self.pos[idx]
+            batch = {
+                "users": torch.from_numpy(self.users[idx]).to(device),
+                "seq": torch.from_numpy(seq).to(device),
+                "pos": torch.from_numpy(pos).to(device),
+                "target": torch.from_numpy(pos[:, -1].copy()).to(device),
+            }
+            if self.negatives is not None:
+                neg = self.negatives.sample(self.users[idx], self.max_len, rng) + 1
+                batch["neg"] = torch.from_numpy(np.where(pos > 0, neg, 0)).to(device)
+            yield batch
