@@ -61,8 +61,6 @@ class AugConfig:
 class GraphSSLConfig:
     """Graph contrastive settings (SGL / SimGCL / XSimGCL / NCL)."""
 
-    augment: str = "ed"  # SGL: ed | nd | rw
-    drop_ratio: float = 0.1  # SGL ρ
     eps: float = 0.1  # SimGCL / XSimGCL noise magnitude ε
     layer_cl: int = 1  # XSimGCL l*: the layer contrasted with the final one
     # NCL
@@ -74,6 +72,14 @@ class GraphSSLConfig:
     hyper_layers: int = 1  # NCL: the even layer 2*hyper_layers is the structural neighbour
     # DirectAU
     gamma: float = 1.0
+
+
+@dataclass
+class SGLConfig:
+    """SGL graph augmentation (Wu et al. 2021)."""
+
+    augment: str = "ed"  # ed (edge dropout) | nd (node dropout) | rw (random walk)
+    drop_ratio: float = 0.1  # ρ
 
 
 @dataclass
@@ -131,6 +137,7 @@ class Config:
     ssl: SSLConfig = field(default_factory=SSLConfig)
     aug: AugConfig = field(default_factory=AugConfig)
     graph: GraphSSLConfig = field(default_factory=GraphSSLConfig)
+    sgl: SGLConfig = field(default_factory=SGLConfig)
     seq: SeqSSLConfig = field(default_factory=SeqSSLConfig)
 
     def to_dict(self) -> dict[str, Any]:
@@ -144,6 +151,14 @@ MODELS: dict[str, tuple[str, str]] = {
     "mf": ("contrastrec.models.mf", "MF"),
     "lightgcn": ("contrastrec.models.lightgcn", "LightGCN"),
     "sasrec": ("contrastrec.models.sasrec", "SASRec"),
+    "sgl": ("contrastrec.models.sgl", "SGL"),
+    "simgcl": ("contrastrec.models.simgcl", "SimGCL"),
+    "xsimgcl": ("contrastrec.models.xsimgcl", "XSimGCL"),
+    "ncl": ("contrastrec.models.ncl", "NCL"),
+    "directau": ("contrastrec.models.directau", "DirectAU"),
+    "cl4srec": ("contrastrec.models.cl4srec", "CL4SRec"),
+    "simcse": ("contrastrec.models.simcse", "SimCSE"),
+    "duorec": ("contrastrec.models.duorec", "DuoRec"),
 }
 
 MODEL_DESCRIPTIONS: dict[str, str] = {
@@ -151,6 +166,14 @@ MODEL_DESCRIPTIONS: dict[str, str] = {
     "mf": "matrix factorization with BPR (Rendle et al. 2009)",
     "lightgcn": "LightGCN (He et al. SIGIR 2020)",
     "sasrec": "SASRec self-attentive sequential recommender (Kang & McAuley ICDM 2018)",
+    "sgl": "SGL graph augmentation contrast, sgl.augment via graph.augment=ed|nd|rw (Wu et al. SIGIR 2021)",
+    "simgcl": "SimGCL noise-perturbed graph contrast (Yu et al. SIGIR 2022)",
+    "xsimgcl": "XSimGCL cross-layer contrast in one perturbed pass (Yu et al. TKDE 2023)",
+    "ncl": "NCL structural + prototype neighbour contrast (Lin et al. WWW 2022)",
+    "directau": "DirectAU alignment + uniformity, integrated (Wang et al. KDD 2022)",
+    "cl4srec": "CL4SRec crop/mask/reorder sequence contrast (Xie et al. ICDE 2022)",
+    "simcse": "SimCSE-style dropout views of sequences (Gao et al. EMNLP 2021)",
+    "duorec": "DuoRec dropout + same-target supervised positives (Qiu et al. WSDM 2022)",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
@@ -166,7 +189,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "ssl.negatives": ("in_batch", "uniform", "popularity", "hard"),
     "ssl.head": ("none", "linear", "mlp"),
     "ssl.false_negatives": ("none", "same_target", "same_cluster", "same_user"),
-    "graph.augment": ("ed", "nd", "rw"),
+    "sgl.augment": ("ed", "nd", "rw"),
 }
 
 
@@ -310,9 +333,15 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
             if not k:
                 raise ConfigError(f"--set expects key=value, got {tok!r}")
             try:
-                out[k.strip()] = yaml.safe_load(v) if v != "" else ""
+                val = yaml.safe_load(v) if v != "" else ""
             except yaml.YAMLError:
-                out[k.strip()] = v
+                val = v
+            if isinstance(val, str):  # YAML 1.1 reads "1e-3" as a string
+                try:
+                    val = float(val) if any(c in val for c in ".eE") else int(val)
+                except ValueError:
+                    pass
+            out[k.strip()] = val
     return out
 
 

@@ -14,7 +14,9 @@ from typing import Callable, NamedTuple
 import scipy.sparse as sp
 import torch
 
-from ._common import check_csr, check_fraction, check_int, check_users, make_generator
+import numpy as np
+
+from ._common import check_csr, check_fraction, check_int, check_users, make_generator, output_device
 from .uniform import UniformNegativeSampler
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -147,12 +149,13 @@ class HardNegativeMiner:
             scores = scores.detach().float().clone()
             if torch.isnan(scores).any():
                 raise ValueError(f"refresh: NaN scores for users in [{u0}, {u0 + users.numel()})")
-            row, item = self.positives.user_items(users)
-            scores[row.to(scores.device), item.to(scores.device)] = float("-inf")
+            row, item = self.positives.user_items(users.numpy())
+            scores[torch.from_numpy(row).to(scores.device), torch.from_numpy(item).to(scores.device)] = float("-inf")
             values, idx = torch.topk(scores, k, dim=1, sorted=True)
             band[users] = idx[:, self.skip_top :].cpu()
             size[users] = (values[:, self.skip_top :] > float("-inf")).sum(1).cpu()
         self._band, self._band_size = band, size
+        self._band_np, self._band_size_np = band.numpy(), size.numpy()
         self.steps_since_refresh = 0
 
     # --- sampling ------------------------------------------------------------------------
@@ -165,22 +168,22 @@ class HardNegativeMiner:
         """
         if self._band is None:
             raise RuntimeError("HardNegativeMiner.sample: call refresh() first")
-        device = users.device if isinstance(users, torch.Tensor) else torch.device("cpu")
+        device = output_device(users)
         n = check_int("n", n, 1)
         u = check_users(users, self.n_users)
         h = self.n_hard(n)
-        out = torch.empty(u.numel(), n, dtype=torch.int64)
+        out = np.empty((u.size, n), dtype=np.int64)
         if n - h:
-            out[:, h:] = self.easy.sample(u, n - h)
+            out[:, h:] = self.easy._sample(u, n - h)
         if h:
-            size = self._band_size[u]
-            pos = (torch.rand(u.numel(), h, generator=self.generator, dtype=torch.float64) * size[:, None]).long()
-            pos = torch.minimum(pos, (size[:, None] - 1).clamp(min=0))
-            out[:, :h] = torch.gather(self._band[u], 1, pos)
-            empty = (size == 0).nonzero().squeeze(1)
-            if empty.numel():
-                out[empty, :h] = self.easy.sample(u[empty], h)
-        return out.to(device)
+            size = self._band_size_np[u]
+            r = torch.rand(u.size, h, generator=self.generator, dtype=torch.float64).numpy()
+            pos = np.minimum((r * size[:, None]).astype(np.int64), np.maximum(size - 1, 0)[:, None])
+            out[:, :h] = self._band_np[u[:, None], pos]
+            empty = np.flatnonzero(size == 0)
+            if empty.size:
+                out[empty, :h] = self.easy._sample(u[empty], h)
+        return torch.from_numpy(out).to(device)
 
     def __repr__(self) -> str:
         return (

@@ -8,7 +8,9 @@ from __future__ import annotations
 import scipy.sparse as sp
 import torch
 
-from ._common import PositiveSet, check_csr, check_int, check_users, make_generator, reject_positives
+import numpy as np
+
+from ._common import PositiveSet, check_csr, check_int, check_users, make_generator, output_device, reject_positives
 
 
 class UniformNegativeSampler:
@@ -19,9 +21,9 @@ class UniformNegativeSampler:
         seed: seed of the sampler's own CPU generator (random if None).
         generator: a ``torch.Generator`` to use instead of ``seed``.
 
-    ``sample`` is vectorized: candidates are drawn for all entries at once, membership is one
-    ``searchsorted`` of ``user * n_items + item`` in the sorted positive keys, and only rejected
-    entries are redrawn, in rounds. Entries of users whose positives cover almost every item
+    ``sample`` is vectorized: candidates are drawn for all entries at once, membership of the
+    flattened keys ``user * n_items + item`` is one vectorized hash-set lookup
+    (``PositiveSet.contains``), and only rejected entries are redrawn, in rounds. Entries of users whose positives cover almost every item
     are finished exactly after a bounded number of rounds, so the cost never explodes.
     """
 
@@ -33,16 +35,16 @@ class UniformNegativeSampler:
         self._n_negatives = self.n_items - self.positives.degree  # [n_users]
         self._weights = torch.ones(self.n_items, dtype=torch.float64)
 
-    def _check_sampleable(self, users: torch.Tensor) -> None:
-        full = (self._n_negatives[users] == 0).nonzero()
-        if full.numel():
-            u = int(users[full[0, 0]])
+    def _check_sampleable(self, users: np.ndarray) -> None:
+        full = np.flatnonzero(self._n_negatives[users] == 0)
+        if full.size:
+            u = int(users[full[0]])
             raise ValueError(
                 f"user {u} has interacted with all {self.n_items} items in training; no negative can be sampled"
             )
 
-    def _draw(self, m: int) -> torch.Tensor:
-        return torch.randint(0, self.n_items, (m,), generator=self.generator, dtype=torch.int64)
+    def _draw(self, m: int) -> np.ndarray:
+        return torch.randint(0, self.n_items, (m,), generator=self.generator, dtype=torch.int64).numpy()
 
     def sample(self, users: torch.Tensor, n: int) -> torch.Tensor:
         """LongTensor[B, n]: for each ``users[b]``, ``n`` items it has not interacted with in training.
@@ -55,14 +57,18 @@ class UniformNegativeSampler:
         Raises:
             ValueError: a user in ``users`` has interacted with every item.
         """
-        device = users.device if isinstance(users, torch.Tensor) else torch.device("cpu")
+        device = output_device(users)
         n = check_int("n", n, 1)
         u = check_users(users, self.n_users)
+        return torch.from_numpy(self._sample(u, n)).to(device)
+
+    def _sample(self, u: np.ndarray, n: int) -> np.ndarray:
+        """int64 array [B, n] for checked users ``u``."""
         self._check_sampleable(u)
-        flat_users = u.repeat_interleave(n)
-        items = self._draw(flat_users.numel())
+        flat_users = np.repeat(u, n)
+        items = self._draw(flat_users.size)
         reject_positives(flat_users, items, self.positives, self._draw, self._weights, self.generator)
-        return items.view(u.numel(), n).to(device)
+        return items.reshape(u.size, n)
 
     def sample_one(self, users: torch.Tensor) -> torch.Tensor:
         """LongTensor[B]: one negative item per user (``sample(users, 1)[:, 0]``)."""

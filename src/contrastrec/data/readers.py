@@ -1,0 +1,695 @@
+"""Readers: turn a file or a DataFrame into a raw interaction table.
+
+Formats (``FORMATS``):
+
+* ``lists``: one line per user, ``user item item ...`` (space separated, items in time order), also
+  ``user: item item ...``. Lines with a user and no items are allowed (kept in
+  ``RawInteractions.empty_users``).
+* ``triples``: ``user item [rating] [timestamp]`` separated by tabs, commas or spaces, with or
+  without a header line.
+* ``atomic``: tab separated with a ``name:type`` header (``user_id:token  item_id:token
+  rating:float  timestamp:float``), the ``*.inter`` files of the atomic-file layout.
+* ``parquet``: a parquet file with user/item (and optional rating/timestamp) columns.
+* ``dataframe``: a ``pandas.DataFrame`` with such columns.
+
+Every problem raises :class:`~contrastrec.data.dataset.DataError` with a one-line message
+``FILE:LINE: problem`` (for tables, LINE is the 1-based row number).
+"""
+from __future__ import annotations
+
+import csv
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from .dataset import DataError
+
+FORMATS: tuple[str, ...] = ("lists", "triples", "atomic", "parquet", "dataframe")
+
+# Other spellings accepted by ``format=`` (the canonical name is what readers report).
+FORMAT_ALIASES: dict[str, str] = {
+    "list": "lists",
+    "adjacency": "lists",
+    "sequences": "lists",
+    "triple": "triples",
+    "csv": "triples",
+    "tsv": "triples",
+    "inter": "atomic",
+    "pq": "parquet",
+    "df": "dataframe",
+}
+
+ROLES = ("user", "item", "rating", "timestamp")
+
+# Column names recognised (case-insensitive, ``:type`` suffixes and ``_``/``-``/spaces ignored).
+_NAME_ALIASES: dict[str, tuple[str, ...]] = {
+    "user": ("user", "userid", "users", "uid", "u", "reviewerid", "customerid", "visitorid",
+             "memberid", "sessionid", "session"),
+    "item": ("item", "itemid", "items", "iid", "i", "movieid", "movie", "artistid", "artist",
+             "businessid", "business", "asin", "productid", "product", "songid", "trackid",
+             "track", "bookid", "isbn", "poiid", "venueid", "locationid", "itemidlist"),
+    "rating": ("rating", "ratings", "score", "weight", "value", "count", "playcount", "plays",
+               "preference", "stars", "label", "click", "clicks", "feedback"),
+    "timestamp": ("timestamp", "time", "ts", "date", "datetime", "unixtimestamp", "unixtime",
+                  "createdat", "timestamps", "utc", "epoch", "when"),
+}
+_ALIAS_TO_ROLE = {alias: role for role, names in _NAME_ALIASES.items() for alias in names}
+
+_ATOMIC_FIELD = re.compile(r"^[^\s:]+:(token|token_seq|float|float_seq)$")
+_EPOCH_MIN = 1e8  # a 3rd column whose values are all integers >= this is a unix timestamp
+_SAMPLE_LINES = 2000
+_SAMPLE_CHARS = 1 << 18
+
+
+@dataclass
+class RawInteractions:
+    """A raw interaction table, one row per interaction, in file order.
+
+    Attributes:
+        users: ``object[N]`` raw user ids (``str``).
+        items: ``object[N]`` raw item ids (``str``).
+        ratings: ``float64[N]`` or ``None``.
+        timestamps: ``float64[N]`` (seconds or any increasing number) or ``None``.
+        lines: ``int64[N]`` 1-based source line of each row (row number for tables).
+        source: file path (or ``"<dataframe>"``) used in error messages.
+        format: the format name the rows were read with (one of ``FORMATS``).
+        empty_users: ``(raw user id, line)`` of lines that list a user without items (``lists``).
+        header: column names of a header line, when there was one.
+        notes: what the reader noticed (header line skipped, column roles chosen, ...).
+    """
+
+    users: np.ndarray
+    items: np.ndarray
+    ratings: np.ndarray | None = None
+    timestamps: np.ndarray | None = None
+    lines: np.ndarray | None = None
+    source: str = "<memory>"
+    format: str = ""
+    empty_users: list[tuple[str, int]] = field(default_factory=list)
+    header: list[str] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.users = _as_str_array(self.users)
+        self.items = _as_str_array(self.items)
+        n = self.users.shape[0]
+        if self.items.shape[0] != n:
+            raise ValueError("users and items must have the same length")
+        if self.lines is None:
+            self.lines = np.arange(1, n + 1, dtype=np.int64)
+        else:
+            self.lines = np.asarray(self.lines, dtype=np.int64)
+        for name in ("ratings", "timestamps", "lines"):
+            arr = getattr(self, name)
+            if arr is not None:
+                arr = np.asarray(arr, dtype=np.int64 if name == "lines" else np.float64)
+                if arr.shape != (n,):
+                    raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
+                setattr(self, name, arr)
+
+    def __len__(self) -> int:
+        return int(self.users.shape[0])
+
+    def to_frame(self) -> pd.DataFrame:
+        """The rows as a DataFrame with columns user, item[, rating][, timestamp], line."""
+        d: dict[str, Any] = {"user": self.users, "item": self.items}
+        if self.ratings is not None:
+            d["rating"] = self.ratings
+        if self.timestamps is not None:
+            d["timestamp"] = self.timestamps
+        d["line"] = self.lines
+        return pd.DataFrame(d)
+
+
+def _as_str_array(values: Any) -> np.ndarray:
+    arr = np.asarray(values)
+    if arr.ndim != 1:
+        arr = arr.reshape(-1)
+    if arr.dtype == object:
+        if arr.size and not all(isinstance(x, str) for x in arr[: min(arr.size, 16)]):
+            return np.array([str(x) for x in arr], dtype=object)
+        return arr
+    return arr.astype(str).astype(object)
+
+
+# --------------------------------------------------------------------------------------------
+# format names and detection
+# --------------------------------------------------------------------------------------------
+
+
+def canonical_format(format: str | None, path: str | Path | None = None) -> str | None:
+    """``format`` as one of ``FORMATS`` (aliases accepted); ``None`` stays ``None``."""
+    if format is None:
+        return None
+    f = str(format).strip().lower()
+    f = FORMAT_ALIASES.get(f, f)
+    if f not in FORMATS:
+        raise DataError(f"unknown format {format!r} (known: {', '.join(FORMATS)})", path)
+    return f
+
+
+@dataclass
+class _Sniff:
+    format: str
+    delimiter: str | None  # None: runs of whitespace
+    header: list[str] | None = None
+    header_line: int = 0  # 1-based line of the header, 0 if none
+    colon: bool = False  # ``user: item item`` form
+    third_is_time: bool = False  # headerless 3-column triples whose 3rd column is a timestamp
+    notes: list[str] = field(default_factory=list)
+
+
+def _norm_name(name: Any) -> str:
+    s = str(name).strip().strip("\"'").split(":")[0].lower()
+    return re.sub(r"[\s_\-.]", "", s)
+
+
+def _is_number(s: str) -> bool:
+    try:
+        float(s)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_int_token(s: str) -> bool:
+    return s.isdigit() or (s[:1] == "-" and s[1:].isdigit())
+
+
+def _sample(lines: list[str], limit: int = _SAMPLE_LINES, chars: int = _SAMPLE_CHARS) -> list[tuple[int, str]]:
+    """First non-blank, non-comment lines as ``(1-based line, text)`` within a line/char budget."""
+    out: list[tuple[int, str]] = []
+    used = 0
+    for i, line in enumerate(lines):
+        s = line.strip()
+        if not s or s[0] == "#":
+            continue
+        out.append((i + 1, line))
+        used += len(line)
+        if len(out) >= limit or used >= chars:
+            break
+    return out
+
+
+def _split(line: str, delim: str | None) -> list[str]:
+    if delim is None:
+        return line.split()
+    return [p.strip().strip('"') for p in line.split(delim)]
+
+
+def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
+    """A first line is a header if it names known columns, or if a column that is numeric in
+    every following line is not numeric in it."""
+    if not first:
+        return False
+    known = sum(_norm_name(f) in _ALIAS_TO_ROLE for f in first[:4])
+    if known >= 1 and not all(_is_number(f) for f in first[:2]):
+        # "user item ..." or "userId,movieId,..."; a data line "u 5" has no known *pair*
+        if known >= 2 or _norm_name(first[0]) in _ALIAS_TO_ROLE:
+            return True
+    if not rest:
+        return False
+    probe = rest[:200]
+    for col in range(min(len(first), 4)):
+        vals = [r[col] for r in probe if len(r) > col]
+        if vals and not _is_number(first[col]) and all(_is_number(v) for v in vals):
+            return True
+    return False
+
+
+def _sniff(lines: list[str], path: str, format: str | None = None) -> _Sniff:
+    """Decide format, delimiter and header of a text file from its first lines."""
+    sample = _sample(lines)
+    if not sample:
+        raise DataError("file is empty", path)
+    first_line, first = sample[0]
+    tab_fields = first.rstrip("\n").split("\t")
+    is_atomic_header = len(tab_fields) >= 2 and all(_ATOMIC_FIELD.match(f.strip()) for f in tab_fields)
+    if is_atomic_header and format in (None, "atomic"):
+        return _Sniff("atomic", "\t", header=[f.strip() for f in tab_fields], header_line=first_line)
+    if format == "atomic":
+        raise DataError(
+            "not an atomic file: the first line must be a tab separated 'name:type' header", path, first_line
+        )
+
+    head = [ln for _, ln in sample[:200]]
+    if any("\t" in ln for ln in head):
+        delim: str | None = "\t"
+    elif any("," in ln for ln in head):
+        delim = ","
+    else:
+        delim = None
+
+    colon = False
+    if delim is None:
+        firsts = [ln.split(None, 1)[0] for ln in head]
+        colon = sum(":" in t for t in firsts) >= 0.9 * len(firsts)
+    if colon:
+        if format not in (None, "lists"):
+            raise DataError(f"the 'user: item item ...' form is the lists format, not {format}", path, first_line)
+        return _Sniff("lists", None, colon=True)
+
+    rows = [_split(ln, delim) for _, ln in sample]
+    rows = [[f for f in r if f != ""] if delim is None else r for r in rows]
+    has_header = _looks_like_header(rows[0], rows[1:])
+    header = rows[0] if has_header else None
+    data = rows[1:] if has_header else rows
+    sn = _Sniff("triples", delim, header=header, header_line=first_line if has_header else 0)
+
+    if format is not None:
+        sn.format = format
+    else:
+        nf = [len([f for f in r if f != ""]) for r in data]
+        if not data:
+            sn.format = "triples"
+        elif has_header:
+            sn.format = "lists" if max(nf) > max(len(header), 4) else "triples"
+        elif max(nf) > 4:
+            sn.format = "lists"
+        elif delim is not None:
+            sn.format = "triples"
+        else:
+            users = [r[0] for r in data if r]
+            repeated = len(set(users)) < len(users)
+            floaty = any(
+                len(r) > c and not _is_int_token(r[c]) and _is_number(r[c]) for r in data[:500] for c in (2, 3)
+            )
+            sn.format = "triples" if (repeated or floaty) else "lists"
+
+    if sn.format == "triples" and header is None and data:
+        width = len(data[0])
+        if width == 3:
+            vals = [r[2] for r in data[:500] if len(r) == 3]
+            if vals and all(_is_int_token(v) and int(v) >= _EPOCH_MIN for v in vals):
+                sn.third_is_time = True
+    return sn
+
+
+def detect_format(source: str | Path | pd.DataFrame) -> str:
+    """Format name (one of ``FORMATS``) of a file or DataFrame, decided from content.
+
+    Only the beginning of a text file is read (about 256 KiB).
+    """
+    if isinstance(source, pd.DataFrame):
+        return "dataframe"
+    path = Path(source)
+    if path.is_dir():
+        raise DataError("is a folder; detect_format takes a file (see describe_datasets)", path)
+    if _is_parquet(path):
+        return "parquet"
+    lines = _read_text_lines(path, max_bytes=_SAMPLE_CHARS)
+    return _sniff(lines, str(path)).format
+
+
+def _is_parquet(path: Path) -> bool:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4) == b"PAR1"
+    except OSError as e:
+        raise DataError(f"cannot read file ({e.strerror})", path) from None
+
+
+def _read_text_lines(path: Path, max_bytes: int | None = None) -> list[str]:
+    """Lines of a UTF-8 text file (universal newlines); ``max_bytes`` reads a prefix only."""
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read() if max_bytes is None else fh.read(max_bytes)
+    except FileNotFoundError:
+        raise DataError("no such file", path) from None
+    except OSError as e:
+        raise DataError(f"cannot read file ({e.strerror})", path) from None
+    if max_bytes is not None and len(data) == max_bytes:
+        cut = data.rfind(b"\n")
+        if cut > 0:
+            data = data[:cut]
+    if not data.strip():
+        raise DataError("file is empty", path)
+    if b"\x00" in data[:4096]:
+        raise DataError("not a text file (it contains NUL bytes)", path)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise DataError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", path, line) from None
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.split("\n")
+
+
+# --------------------------------------------------------------------------------------------
+# column roles
+# --------------------------------------------------------------------------------------------
+
+
+def _resolve_roles(
+    names: list[str], columns: Mapping[str, Any] | None, path: str, line: int | None, positional_ok: bool
+) -> dict[str, int]:
+    """Map roles (user/item/rating/timestamp) to column positions from names and ``columns``."""
+    roles: dict[str, int] = {}
+    normed = [_norm_name(n) for n in names]
+    given = dict(columns or {})
+    for key in given:
+        if key not in ROLES:
+            raise DataError(f"unknown column role {key!r} in columns= (roles: {', '.join(ROLES)})", path)
+    for role, want in given.items():
+        if want is None:
+            continue
+        if isinstance(want, (int, np.integer)) and not isinstance(want, bool):
+            if not 0 <= int(want) < len(names):
+                raise DataError(f"column {int(want)} for {role} is out of range ({len(names)} columns)", path, line)
+            roles[role] = int(want)
+            continue
+        if str(want) in names:
+            roles[role] = names.index(str(want))
+        elif _norm_name(want) in normed:
+            roles[role] = normed.index(_norm_name(want))
+        else:
+            raise DataError(
+                f"no column named {want!r} for {role} (columns: {', '.join(map(str, names))})", path, line
+            )
+    taken = set(roles.values())
+    for pos, n in enumerate(normed):
+        role = _ALIAS_TO_ROLE.get(n)
+        if role is None or role in roles or role in given or pos in taken:
+            continue
+        roles[role] = pos
+        taken.add(pos)
+    if "user" not in roles or "item" not in roles:
+        recognised = any(n in _ALIAS_TO_ROLE for n in normed)
+        if positional_ok and not recognised and not given and 2 <= len(names) <= 4:
+            return {r: i for i, r in enumerate(ROLES[: len(names)])}
+        missing = "user" if "user" not in roles else "item"
+        raise DataError(
+            f"cannot tell which column holds {missing} ids (columns: {', '.join(map(str, names))}); "
+            f"name it with columns={{'{missing}': ...}}",
+            path,
+            line,
+        )
+    return roles
+
+
+# --------------------------------------------------------------------------------------------
+# readers
+# --------------------------------------------------------------------------------------------
+
+
+def read_interactions(
+    source: str | Path | pd.DataFrame,
+    format: str | None = None,
+    columns: Mapping[str, Any] | None = None,
+) -> RawInteractions:
+    """Read a file or DataFrame into a :class:`RawInteractions` (rows in file order).
+
+    Args:
+        source: a file path or a ``pandas.DataFrame``.
+        format: force a format (one of ``FORMATS`` or an alias); ``None`` detects it from content.
+        columns: roles to column names (or 0-based positions), e.g. ``{"user": "uid",
+            "item": "sku", "rating": None}``; for triples/atomic/parquet/DataFrames.
+
+    Raises:
+        DataError: ``FILE:LINE: problem`` for any bad input.
+    """
+    if isinstance(source, pd.DataFrame):
+        fmt = canonical_format(format, "<dataframe>")
+        if fmt not in (None, "dataframe"):
+            raise DataError(f"a DataFrame is read as format 'dataframe', not {fmt!r}", "<dataframe>")
+        return _read_frame(source, "<dataframe>", "dataframe", columns)
+    path = Path(source)
+    fmt = canonical_format(format, path)
+    if path.is_dir():
+        raise DataError("is a folder; use load_dataset for folders", path)
+    if not path.exists():
+        raise DataError("no such file", path)
+    if fmt == "dataframe":
+        raise DataError("format 'dataframe' needs a pandas DataFrame, not a file", path)
+    if fmt == "parquet" or (fmt is None and _is_parquet(path)):
+        try:
+            df = pd.read_parquet(path)
+        except Exception as e:  # pyarrow raises many types
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            raise DataError(f"cannot read parquet ({msg})", path) from None
+        return _read_frame(df, str(path), "parquet", columns)
+    lines = _read_text_lines(path)
+    sn = _sniff(lines, str(path), fmt)
+    if sn.format == "lists":
+        raw = _read_lists(lines, str(path), sn)
+    else:
+        raw = _read_triples(lines, str(path), sn, columns)
+    raw.notes[:0] = sn.notes
+    return raw
+
+
+def _read_lists(lines: list[str], path: str, sn: _Sniff) -> RawInteractions:
+    users: list[str] = []
+    counts: list[int] = []
+    lns: list[int] = []
+    items: list[str] = []
+    empty: list[tuple[str, int]] = []
+    delim, colon = sn.delimiter, sn.colon
+    for idx in range(sn.header_line, len(lines)):
+        line = lines[idx]
+        if colon:
+            head, sep, rest = line.partition(":")
+            if not sep:
+                s = line.strip()
+                if not s or s[0] == "#":
+                    continue
+                raise DataError("expected 'user: item item ...' (no ':' in this line)", path, idx + 1)
+            u = head.strip()
+            if u[:1] == "#":
+                continue
+            parts = rest.replace(",", " ").split()
+        else:
+            parts = line.split() if delim is None else [p for p in (q.strip() for q in line.split(delim)) if p]
+            if not parts or parts[0][0] == "#":
+                continue
+            u = parts[0]
+            parts = parts[1:]
+        if not u:
+            raise DataError("empty user id", path, idx + 1)
+        if parts:
+            users.append(u)
+            counts.append(len(parts))
+            lns.append(idx + 1)
+            items.extend(parts)
+        else:
+            empty.append((u, idx + 1))
+    if not items:
+        raise DataError("no interactions (no line lists an item)", path)
+    notes = []
+    if sn.header_line:
+        notes.append(f"{path}: skipped header line {sn.header_line}")
+    return RawInteractions(
+        users=np.repeat(np.array(users, dtype=object), counts),
+        items=np.array(items, dtype=object),
+        lines=np.repeat(np.array(lns, dtype=np.int64), counts),
+        source=path,
+        format="lists",
+        empty_users=empty,
+        header=sn.header,
+        notes=notes,
+    )
+
+
+def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str, Any] | None) -> RawInteractions:
+    delim = sn.delimiter
+    start = sn.header_line  # index of the first line after the header (0 if none)
+    if sn.header is not None:
+        names = sn.header
+        ncols = len(names)
+        roles = _resolve_roles(names, columns, path, sn.header_line, positional_ok=sn.format == "triples")
+    else:
+        first = next(((i, _split(lines[i], delim)) for i in range(len(lines)) if lines[i].strip()
+                      and lines[i].strip()[0] != "#"), None)
+        if first is None:
+            raise DataError("file is empty", path)
+        ncols = len([f for f in first[1] if f != ""]) if delim is None else len(first[1])
+        if not 2 <= ncols <= 4:
+            raise DataError(
+                f"expected 2 to 4 fields (user item [rating] [timestamp]), got {ncols}", path, first[0] + 1
+            )
+        names = list(ROLES[:ncols])
+        if sn.third_is_time and ncols == 3:
+            names[2] = "timestamp"
+        roles = {r: i for i, r in enumerate(names)}
+        if columns:
+            roles = _resolve_roles(names, columns, path, None, positional_ok=True)
+    iu, ii = roles["user"], roles["item"]
+    ir, it = roles.get("rating"), roles.get("timestamp")
+    expect = " ".join(names) if sn.header is None else f"{ncols} columns of the header"
+
+    U: list[str] = []
+    I: list[str] = []
+    R: list[str] = []
+    T: list[str] = []
+    L: list[int] = []
+    use_csv = delim == "," and any('"' in ln for ln in lines[start:start + 1000])
+    for idx in range(start, len(lines)):
+        line = lines[idx]
+        if delim is None:
+            parts = line.split()
+            if not parts:
+                continue
+        else:
+            if not line or line.isspace():
+                continue
+            parts = next(csv.reader([line])) if use_csv else line.split(delim)
+        if parts[0][:1] == "#":
+            continue
+        if len(parts) != ncols:
+            extra = parts[ncols:]
+            if not (len(parts) > ncols and all(not p.strip() for p in extra)):
+                raise DataError(f"expected {ncols} fields ({expect}), got {len(parts)}", path, idx + 1)
+        if delim is None:
+            u, i = parts[iu], parts[ii]
+        else:
+            u, i = parts[iu].strip(), parts[ii].strip()
+            if not u or not i:
+                raise DataError(f"empty {'user' if not u else 'item'} id", path, idx + 1)
+        U.append(u)
+        I.append(i)
+        if ir is not None:
+            R.append(parts[ir])
+        if it is not None:
+            T.append(parts[it])
+        L.append(idx + 1)
+    if not U:
+        raise DataError("no interactions (only a header)" if sn.header else "no interactions", path)
+    lns = np.array(L, dtype=np.int64)
+    notes = []
+    if sn.header is not None and sn.format == "triples":
+        notes.append(f"{path}: header line {sn.header_line} ({' '.join(sn.header)})")
+    return RawInteractions(
+        users=np.array(U, dtype=object),
+        items=np.array(I, dtype=object),
+        ratings=None if ir is None else _to_float(R, lns, "rating", path),
+        timestamps=None if it is None else _to_float(T, lns, "timestamp", path),
+        lines=lns,
+        source=path,
+        format=sn.format,
+        header=sn.header,
+        notes=notes,
+    )
+
+
+def _to_float(values: list[str], lines: np.ndarray, what: str, path: str) -> np.ndarray:
+    """``float64[N]`` from strings; the first bad value raises ``DataError`` at its line."""
+    try:
+        arr = np.array(values, dtype=np.float64)
+    except ValueError:
+        for k, v in enumerate(values):
+            try:
+                float(v)
+            except ValueError:
+                raise DataError(f"{what} {v.strip()!r} is not a number", path, int(lines[k])) from None
+        raise  # pragma: no cover
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{what} {values[k].strip()!r} is not a finite number", path, int(lines[k]))
+    return arr
+
+
+def _read_frame(df: pd.DataFrame, source: str, fmt: str, columns: Mapping[str, Any] | None) -> RawInteractions:
+    names = [str(c) for c in df.columns]
+    if len(df) == 0:
+        raise DataError("no interactions (the table has no rows)", source)
+    roles = _resolve_roles(names, columns, source, None, positional_ok=False)
+    rows = np.arange(1, len(df) + 1, dtype=np.int64)
+
+    def ids(role: str) -> np.ndarray:
+        col = df.iloc[:, roles[role]]
+        missing = col.isna().to_numpy()
+        if missing.any():
+            raise DataError(f"missing {role} id", source, int(rows[np.flatnonzero(missing)[0]]))
+        if pd.api.types.is_float_dtype(col.dtype):
+            v = col.to_numpy(dtype=np.float64)
+            if np.all(v == np.round(v)):
+                return v.astype(np.int64).astype(str).astype(object)
+        vals = col.astype(str).to_numpy(dtype=object)
+        empty = np.flatnonzero(np.char.str_len(vals.astype(str)) == 0) if len(vals) else []
+        if len(empty):
+            raise DataError(f"empty {role} id", source, int(rows[empty[0]]))
+        return vals
+
+    def numbers(role: str) -> np.ndarray | None:
+        if role not in roles:
+            return None
+        col = df.iloc[:, roles[role]]
+        if pd.api.types.is_datetime64_any_dtype(col.dtype):
+            if col.isna().any():
+                k = int(np.flatnonzero(col.isna().to_numpy())[0])
+                raise DataError(f"missing {role}", source, int(rows[k]))
+            if getattr(col.dt, "tz", None) is not None:
+                col = col.dt.tz_convert("UTC").dt.tz_localize(None)
+            return col.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+        num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            v = col.iloc[k]
+            what = f"missing {role}" if pd.isna(v) else f"{role} {str(v)!r} is not a number"
+            raise DataError(what, source, int(rows[k]))
+        return num
+
+    return RawInteractions(
+        users=ids("user"),
+        items=ids("item"),
+        ratings=numbers("rating"),
+        timestamps=numbers("timestamp"),
+        lines=rows,
+        source=source,
+        format=fmt,
+        header=names,
+        notes=[f"{source}: columns " + ", ".join(f"{r}={names[i]}" for r, i in roles.items())],
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# writer (tests, synthetic data, conversions)
+# --------------------------------------------------------------------------------------------
+
+
+def _fmt_num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(float(x))
+
+
+def write_interactions(
+    raw: RawInteractions, path: str | Path, format: str = "triples", delimiter: str = "\t", header: bool = False
+) -> Path:
+    """Write ``raw`` as ``lists`` (users in order of first appearance), ``triples``, ``atomic``
+    or ``parquet``. Returns the path."""
+    path = Path(path)
+    fmt = canonical_format(format, path)
+    if fmt == "parquet":
+        raw.to_frame().drop(columns="line").to_parquet(path, index=False)
+        return path
+    out: list[str] = []
+    if fmt == "lists":
+        codes, uniq = pd.factorize(raw.users)
+        order = np.argsort(codes, kind="stable")
+        bounds = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=len(uniq)))])
+        its = raw.items[order]
+        for k, u in enumerate(uniq):
+            out.append(" ".join([u, *its[bounds[k]:bounds[k + 1]]]))
+    elif fmt in ("triples", "atomic"):
+        sep = "\t" if fmt == "atomic" else delimiter
+        cols = [raw.users, raw.items]
+        names = ["user_id:token", "item_id:token"] if fmt == "atomic" else ["user", "item"]
+        for arr, name in ((raw.ratings, "rating"), (raw.timestamps, "timestamp")):
+            if arr is not None:
+                cols.append([_fmt_num(x) for x in arr])
+                names.append(f"{name}:float" if fmt == "atomic" else name)
+        if header or fmt == "atomic":
+            out.append(sep.join(names))
+        out.extend(sep.join(row) for row in zip(*cols))
+    else:
+        raise DataError(f"cannot write format {fmt!r}", path)
+    path.write_text("\n".join(out) + "\n")
+    return path

@@ -1,0 +1,57 @@
+"""CL4SRec (Xie et al., ICDE 2022): two augmented views of each training sequence (crop / mask /
+reorder, one chosen per sequence), InfoNCE with in-batch negatives, joint with the next-item loss.
+
+L = L_rec + λ·L_ssl(g(f(view1)), g(f(view2))), λ = ``ssl.weight``; ratios from ``aug.*``.
+The sequence representation is the encoder output at the last position.
+"""
+from __future__ import annotations
+
+import torch
+
+from contrastrec.augment.sequence import CL4SRecAugment
+from contrastrec.config import Config
+from contrastrec.data.dataset import Dataset
+from contrastrec.models.seq_base import SequentialModel
+from contrastrec.models.ssl import SSLBranch
+
+
+class CL4SRec(SequentialModel):
+    DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 1.0,
+                "ssl.similarity": "dot"}
+
+    def __init__(self, cfg: Config, dataset: Dataset):
+        super().__init__(cfg, dataset)
+        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
+        self.augment = self.make_augment(cfg, dataset)
+        self._gen = torch.Generator()
+
+    def make_augment(self, cfg: Config, dataset: Dataset):
+        a = cfg.aug
+        return CL4SRecAugment(self.mask_token, a.crop_ratio, a.mask_ratio, a.reorder_ratio)
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self._gen.manual_seed(self.cfg.seed * 9973 + epoch)
+
+    def views(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        v1 = self.augment(seqs.cpu(), generator=self._gen).to(seqs.device)
+        v2 = self.augment(seqs.cpu(), generator=self._gen).to(seqs.device)
+        return v1, v2
+
+    def false_negative_mask(self, batch) -> torch.Tensor | None:
+        fn = self.cfg.ssl.false_negatives
+        if fn == "same_target":
+            t = batch["target"]
+            return t.unsqueeze(0) == t.unsqueeze(1)
+        if fn == "same_user":
+            u = batch["users"]
+            return u.unsqueeze(0) == u.unsqueeze(1)
+        return None
+
+    def ssl_terms(self, batch, hidden):
+        if getattr(self, "phase", "joint") == "finetune":
+            return {}
+        v1, v2 = self.views(batch["seq"])
+        z1, z2 = self.encode_last(v1), self.encode_last(v2)
+        labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
+        loss = self.ssl(z1, z2, labels=labels, positive_mask=self.false_negative_mask(batch))
+        return {"ssl": self.cfg.ssl.weight * loss}

@@ -1,0 +1,50 @@
+"""SGL: Self-supervised Graph Learning (Wu et al., SIGIR 2021).
+
+LightGCN + BPR, plus InfoNCE between two augmented views of each node (users and items of the
+batch, unique). Views: edge dropout (ED), node dropout (ND) or random walk (RW: a different
+dropped graph per layer), re-sampled at the start of every epoch (``sgl.augment``,
+``sgl.drop_ratio`` ρ). ``ssl.weight`` λ and ``ssl.temperature`` τ come from config.
+"""
+from __future__ import annotations
+
+import torch
+
+from contrastrec.augment.graph import EdgeDropout, NodeDropout, RandomWalk
+from contrastrec.config import Config, ConfigError
+from contrastrec.data.dataset import Dataset
+from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.ssl import SSLBranch
+
+
+class SGL(GraphModel):
+    DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.1,
+                "sgl.drop_ratio": 0.1, "sgl.augment": "ed", "reg_weight": 1e-4}
+    AUGMENTS = {"ed": EdgeDropout, "nd": NodeDropout, "rw": RandomWalk}
+
+    def __init__(self, cfg: Config, dataset: Dataset):
+        super().__init__(cfg, dataset)
+        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
+        self.augment = self.AUGMENTS[cfg.sgl.augment](
+            dataset.train.users, dataset.train.items, self.n_users, self.n_items, cfg.sgl.drop_ratio
+        )
+        self.views: list = []
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
+        if cfg.encoder not in ("", "lightgcn"):
+            raise ConfigError("sgl needs the lightgcn encoder (graph augmentations act on the graph)")
+
+    def on_epoch_start(self, epoch: int) -> None:
+        g = torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)
+        dev = self.device
+        self.views = [[a.to(dev) for a in self.augment(self.cfg.n_layers, generator=g)] for _ in range(2)]
+
+    def ssl_terms(self, batch, user_emb, item_emb):
+        if not self.views or getattr(self, "phase", "joint") == "finetune":
+            return {}
+        users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
+        u1, i1 = self.encoder(adj=self.views[0])
+        u2, i2 = self.encoder(adj=self.views[1])
+        loss = self.ssl(u1[users], u2[users]) + self.ssl(i1[items], i2[items])
+        return {"ssl": self.cfg.ssl.weight * loss}

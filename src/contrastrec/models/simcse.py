@@ -1,0 +1,28 @@
+"""SimCSE-style sequential contrast (Gao et al., EMNLP 2021, applied to sequences): the positive
+pair is two forward passes of the same sequence under different dropout masks (model-level
+augmentation); in-batch negatives; joint with the next-item loss."""
+from __future__ import annotations
+
+import torch
+
+from contrastrec.config import Config
+from contrastrec.data.dataset import Dataset
+from contrastrec.models.seq_base import SequentialModel
+from contrastrec.models.ssl import SSLBranch
+
+
+class SimCSE(SequentialModel):
+    DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 1.0,
+                "ssl.similarity": "dot"}
+
+    def __init__(self, cfg: Config, dataset: Dataset):
+        super().__init__(cfg, dataset)
+        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
+
+    def ssl_terms(self, batch, hidden):
+        if getattr(self, "phase", "joint") == "finetune":
+            return {}
+        z1 = hidden[:, -1, :]  # the recommendation pass is the first dropout view
+        z2 = self.encode_last(batch["seq"])  # a second pass: another dropout mask
+        labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
+        return {"ssl": self.cfg.ssl.weight * self.ssl(z1, z2, labels=labels)}

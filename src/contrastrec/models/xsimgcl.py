@@ -1,0 +1,54 @@
+"""XSimGCL (Yu et al., TKDE 2023): one perturbed propagation serves both tasks. The recommendation
+branch uses the (noisy, in training) layer mean; the contrastive views are that final mean and the
+output of layer l* (``graph.layer_cl``) of the same pass. Clean propagation at evaluation time.
+"""
+from __future__ import annotations
+
+import torch
+
+from contrastrec.augment.embedding import perturb
+from contrastrec.config import Config, ConfigError
+from contrastrec.data.dataset import Dataset
+from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.ssl import SSLBranch
+
+
+class XSimGCL(GraphModel):
+    DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.15, "ssl.weight": 0.2,
+                "graph.eps": 0.2, "graph.layer_cl": 1, "reg_weight": 1e-4}
+
+    def __init__(self, cfg: Config, dataset: Dataset):
+        super().__init__(cfg, dataset)
+        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
+        self.eps, self.layer_cl = cfg.graph.eps, cfg.graph.layer_cl
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
+        if cfg.encoder not in ("", "lightgcn"):
+            raise ConfigError("xsimgcl needs the lightgcn encoder")
+        if not 1 <= cfg.graph.layer_cl <= cfg.n_layers:
+            raise ConfigError(f"graph.layer_cl must be in [1, n_layers={cfg.n_layers}], got {cfg.graph.layer_cl}")
+
+    def _pass(self):
+        noise = (lambda x: perturb(x, self.eps, training=True)) if self.training else None
+        layers = self.encoder.propagate(perturb=noise)
+        final = torch.stack(layers[1:], 0).mean(0)
+        return final, layers[self.layer_cl]
+
+    def embeddings(self):
+        return self.encoder.split(self._pass()[0])
+
+    def loss_terms(self, batch):
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        final, cl = self._pass()
+        user_emb, item_emb = self.encoder.split(final)
+        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg])}
+        if self.reg_weight > 0:
+            terms["reg"] = self.reg_loss(users, pos, neg)
+        if getattr(self, "phase", "joint") != "finetune":
+            uu, ii = torch.unique(users), torch.unique(pos)
+            cu, ci = self.encoder.split(cl)
+            loss = self.ssl(user_emb[uu], cu[uu]) + self.ssl(item_emb[ii], ci[ii])
+            terms["ssl"] = self.cfg.ssl.weight * loss
+        return terms

@@ -1,0 +1,124 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from contrastrec.config import build_config
+from contrastrec.training.checkpoint import load_checkpoint
+from contrastrec.training.loop import TrainingError, fit
+
+from tests.conftest import make_tiny
+
+
+def _cfg(model, **over):
+    base = {"epochs": 4, "batch_size": 64, "embedding_dim": 16, "device": "cpu", "ks": [5, 10], "metric": "ndcg@10",
+            "patience": 10, "seed": 3}
+    if model == "sasrec":
+        base.update({"max_len": 10, "n_layers": 1, "dropout": 0.1, "attn_dropout": 0.1})
+    base.update(over)
+    return build_config(model, None, base)
+
+
+@pytest.mark.parametrize("model", ["pop", "mf", "lightgcn", "sasrec"])
+def test_fit_writes_results(tmp_path, model):
+    ds = make_tiny()
+    res = fit(_cfg(model), ds, tmp_path / model, progress=False, log=lambda s: None)
+    saved = json.loads((tmp_path / model / "results.json").read_text())
+    for key in ("model", "dataset", "valid", "test", "best_epoch", "epochs", "train_seconds",
+                "seconds_per_epoch", "peak_memory_mb", "config"):
+        assert key in saved
+    assert set(saved["test"]) >= {"recall@10", "ndcg@10", "hit@10"}
+    assert saved["model"] == model
+    assert res["test"] == saved["test"]
+    assert (tmp_path / model / "best.pt").exists()
+    ck = load_checkpoint(tmp_path / model / "best.pt")
+    assert ck["config"]["model"] == model
+
+
+def test_test_set_evaluated_once(tmp_path, monkeypatch):
+    from contrastrec.evaluation import evaluator as E
+    from contrastrec.training import loop
+
+    calls = []
+    real = loop.FullRankingEvaluator
+
+    class Spy(real):
+        def __call__(self, fn):
+            calls.append(self.phase)
+            return super().__call__(fn)
+
+    monkeypatch.setattr(loop, "FullRankingEvaluator", Spy)
+    fit(_cfg("mf", epochs=5), make_tiny(), tmp_path / "r", progress=False, log=lambda s: None)
+    assert calls.count("test") == 1
+    assert calls.count("valid") >= 5
+
+
+def test_determinism(tmp_path):
+    ds = make_tiny()
+    a = fit(_cfg("sasrec"), ds, tmp_path / "a", progress=False, log=lambda s: None)
+    b = fit(_cfg("sasrec"), ds, tmp_path / "b", progress=False, log=lambda s: None)
+    assert a["test"] == b["test"] and a["valid"] == b["valid"]
+    c = fit(_cfg("lightgcn"), ds, tmp_path / "c", progress=False, log=lambda s: None)
+    d = fit(_cfg("lightgcn"), ds, tmp_path / "d", progress=False, log=lambda s: None)
+    assert c["test"] == d["test"]
+
+
+def test_resume_matches_uninterrupted(tmp_path):
+    ds = make_tiny()
+    full = fit(_cfg("lightgcn", epochs=6), ds, tmp_path / "full", progress=False, log=lambda s: None)
+    # interrupted run: stop after 3 epochs via max epochs, then resume with the full schedule
+    part_cfg = _cfg("lightgcn", epochs=6)
+    out = tmp_path / "part"
+
+    class Stop(Exception):
+        pass
+
+    n = {"epochs": 0}
+
+    def log(msg):
+        if msg.startswith("epoch"):
+            n["epochs"] += 1
+            if n["epochs"] == 3:
+                raise Stop()
+
+    with pytest.raises(Stop):
+        fit(part_cfg, ds, out, progress=False, log=log)
+    # the epoch-2 line is logged before last.pt is written, so the resume point is epoch 2
+    resumed = fit(part_cfg, ds, out, resume=True, progress=False, log=lambda s: None)
+    assert resumed["test"] == full["test"]
+    assert resumed["best_epoch"] == full["best_epoch"]
+
+
+def test_nan_loss_is_a_clear_error(tmp_path):
+    ds = make_tiny()
+    cfg = _cfg("mf", epochs=3)
+    from contrastrec.models.mf import MF
+
+    orig = MF.loss_terms
+    state = {"n": 0}
+
+    def bad(self, batch):
+        t = orig(self, batch)
+        state["n"] += 1
+        if state["n"] > 2:
+            t["rec"] = t["rec"] * float("nan")
+        return t
+
+    MF.loss_terms = bad
+    try:
+        with pytest.raises(TrainingError, match="not finite"):
+            fit(cfg, ds, tmp_path / "nan", progress=False, log=lambda s: None)
+    finally:
+        MF.loss_terms = orig
+
+
+def test_early_stopping(tmp_path):
+    ds = make_tiny()
+    res = fit(_cfg("mf", epochs=50, patience=0, lr=1e-6), ds, tmp_path / "es", progress=False, log=lambda s: None)
+    assert res["epochs"] < 50
+
+
+def test_resume_without_checkpoint(tmp_path):
+    with pytest.raises(TrainingError, match="nothing to resume"):
+        fit(_cfg("mf"), make_tiny(), tmp_path / "none", resume=True, progress=False, log=lambda s: None)
