@@ -105,7 +105,7 @@ class Config:
     dataset: str | None = None
     format: str | None = None
     split: str = "auto"  # auto | loo | random | temporal | presplit
-    cold_users: str = "error"  # test users absent from training: error | skip | keep
+    unseen_users: str = "auto"  # pre-split data, valid/test users with no training rows: auto | error | keep | drop
     k_core: int = 0
     epochs: int = 300
     batch_size: int = 2048
@@ -159,6 +159,9 @@ MODELS: dict[str, tuple[str, str]] = {
     "cl4srec": ("contrastrec.models.cl4srec", "CL4SRec"),
     "simcse": ("contrastrec.models.simcse", "SimCSE"),
     "duorec": ("contrastrec.models.duorec", "DuoRec"),
+    "coserec": ("contrastrec.models.coserec", "CoSeRec"),
+    "iclrec": ("contrastrec.models.iclrec", "ICLRec"),
+    "s3rec": ("contrastrec.models.s3rec", "S3Rec"),
 }
 
 MODEL_DESCRIPTIONS: dict[str, str] = {
@@ -174,11 +177,14 @@ MODEL_DESCRIPTIONS: dict[str, str] = {
     "cl4srec": "CL4SRec crop/mask/reorder sequence contrast (Xie et al. ICDE 2022)",
     "simcse": "SimCSE-style dropout views of sequences (Gao et al. EMNLP 2021)",
     "duorec": "DuoRec dropout + same-target supervised positives (Qiu et al. WSDM 2022)",
+    "coserec": "CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation (Liu et al. 2021)",
+    "iclrec": "ICLRec intent contrast: k-means intents (EM) + instance contrast, FNM (Chen et al. WWW 2022)",
+    "s3rec": "S3-Rec AAP/MIP/MAP/SP attribute pre-training, then fine-tuning; needs item attributes (Zhou et al. CIKM 2020)",
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "split": ("auto", "loo", "random", "temporal", "presplit"),
-    "cold_users": ("error", "skip", "keep"),
+    "unseen_users": ("auto", "error", "keep", "drop"),
     "device": ("cpu", "cuda", "auto"),
     "encoder": ("", "mf", "lightgcn", "sasrec", "gru4rec", "caser"),
     "loss": ("", "bpr", "bce", "ce", "sampled_softmax"),

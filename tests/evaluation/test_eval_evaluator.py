@@ -223,3 +223,17 @@ def test_full_ranking_evaluator_on_small_dataset():
     assert det.per_user["hit@1"].tolist() == [0.0, 0.0, 1.0]
     with pytest.raises(ValueError):
         FullRankingEvaluator(ds, "train")
+
+
+def test_resolve_chunk_size_and_nan_scores():
+    from contrastrec.evaluation.evaluator import resolve_chunk_size
+
+    assert resolve_chunk_size(77, 10) == 77
+    assert 8 <= resolve_chunk_size(None, 26_822) * 26_822 * 4 <= 32 * 2**20
+    assert resolve_chunk_size(None, 10) == 16384
+    with pytest.raises(ValueError):
+        resolve_chunk_size(0, 10)
+    targets = sp.csr_matrix(np.eye(3, dtype=np.float32))
+    S = torch.tensor([[float("nan"), 0.0, 1.0]] * 3)
+    with pytest.raises(ValueError, match="NaN"):
+        evaluate(lambda u: S[u], [0, 1], targets, None, ks=(2,))

@@ -30,7 +30,7 @@ Differences from the CoSeRec / ICLRec reference code (YChen1993/CoSeRec, salesfo
 from __future__ import annotations
 
 import math
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -105,17 +105,17 @@ def _correlated_tokens(table: torch.Tensor, seqs: torch.Tensor, generator) -> to
     ``table`` is [V] (one correlate per token) or [V, K] (a column is drawn uniformly per position).
     Tokens outside the table (e.g. the mask token) have no correlate.
     """
+    # lookups use gather on the flattened table: advanced indexing (table[t]) goes through a
+    # parallel kernel that is ~100x slower for small batches on a busy multi-threaded CPU
     v = table.shape[0]
     inside = (seqs > 0) & (seqs < v)
     t = torch.where(inside, seqs, torch.zeros_like(seqs)).long()
-    if table.dim() == 1:
-        cand = table[t]
-    elif table.shape[1] == 1:
-        cand = table[t, 0]
-    else:
-        kk = table.shape[1]
+    kk = 1 if table.dim() == 1 else table.shape[1]
+    flat = t.reshape(-1) * kk
+    if kk > 1:
         col = (rand(seqs.shape, generator, seqs.device) * kk).long().clamp_(max=kk - 1)
-        cand = table[t, col]
+        flat = flat + col.reshape(-1)
+    cand = table.reshape(-1).gather(0, flat).view_as(seqs)
     return torch.where(inside, cand, torch.zeros_like(cand)).to(seqs.dtype)
 
 
@@ -183,14 +183,21 @@ def reorder(seqs: torch.Tensor, ratio: float, generator: torch.Generator | None 
     _, n = _real(seqs)
     w = _count(n, ratio)
     a = (length - n + _random_start(n, w, generator, seqs.device)).unsqueeze(1)  # window start (absolute)
-    w1 = w.unsqueeze(1)
-    p = torch.arange(length, device=seqs.device).unsqueeze(0)
-    inside = (p >= a) & (p < a + w1)
-    # inside keys lie in [a, a + w - 1), outside keys are the integer positions (< a or >= a + w)
-    noise = rand((b, length), generator, seqs.device, dtype=torch.float64)
-    key = torch.where(inside, a + noise * (w1 - 1).clamp(min=0), p.to(torch.float64))
-    perm = key.argsort(dim=1, stable=True)
-    return seqs.gather(1, perm)
+    # Only a [B, W] slice is sorted, W = floor(ratio * L) >= every row's window (no host sync).
+    wmax = int(math.floor(float(length) * ratio))
+    if wmax < 2:
+        return seqs.clone()
+    j = torch.arange(wmax, device=seqs.device).unsqueeze(0)
+    inside = j < w.unsqueeze(1)
+    # in-window keys are uniform in [0, 1); the rest keep their order after them
+    key = torch.where(inside, rand((b, wmax), generator, seqs.device), 2.0 + j.float())
+    perm = key.argsort(dim=1)
+    src = (a + j).clamp(max=length - 1)
+    shuffled = seqs.gather(1, src).gather(1, perm)
+    dest = torch.where(inside, a + j, torch.full_like(src, length))  # outside the window: dummy column
+    out = torch.cat([seqs, seqs.new_zeros(b, 1)], dim=1)
+    out.scatter_(1, dest, shuffled)
+    return out[:, :length].contiguous()
 
 
 def substitute(
@@ -758,10 +765,10 @@ class CoSeRecAugment(SequenceTransform):
         n = (seqs != 0).sum(1)
         u = rand((seqs.shape[0],), generator, dev, dtype=torch.float64)
         long_ids = self._long_ids.to(dev)
-        op = long_ids[torch.floor(u * len(long_ids)).long().clamp_(max=len(long_ids) - 1)]
+        op = long_ids.gather(0, torch.floor(u * len(long_ids)).long().clamp_(max=len(long_ids) - 1))
         if self.augment_threshold is not None:
             short_ids = self._short_ids.to(dev)  # type: ignore[union-attr]
-            sop = short_ids[torch.floor(u * len(short_ids)).long().clamp_(max=len(short_ids) - 1)]
+            sop = short_ids.gather(0, torch.floor(u * len(short_ids)).long().clamp_(max=len(short_ids) - 1))
             op = torch.where(n <= self.augment_threshold, sop, op)
         return op
 

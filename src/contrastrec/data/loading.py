@@ -54,7 +54,7 @@ _SIDE_NAMES = ("readme", "license", "licence", "changelog", "citation", "referen
 
 _ROLE_PATTERNS = {
     "train": re.compile(r"^(train|training)|(^|[._\-\s])(train|training)([._\-\s]|$)"),
-    "valid": re.compile(r"^(valid|val|validation|dev)|(^|[._\-\s])(valid|val|validation|dev)([._\-\s]|$)"),
+    "valid": re.compile(r"^(valid|val)|^dev([._\-\s\d]|$)|(^|[._\-\s])(valid|val|validation|dev)([._\-\s]|$)"),
     "test": re.compile(r"^(test|testing)|(^|[._\-\s])(test|testing)([._\-\s]|$)"),
 }
 
@@ -263,13 +263,18 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
+def _verb(n: int, singular: str, plural: str) -> str:
+    return singular if n == 1 else plural
+
+
 def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path | None) -> Dataset:
     N = len(raw)
     notes = [f"read {_plural(N, 'interaction')} from {raw.source} (format {raw.format})"] + list(raw.notes)
     seq = o.sequential if o.sequential is not None else raw.format == "lists"
     kind = o.split if o.split != "auto" else ("loo" if seq else "random")
-    u, _ = pd.factorize(raw.users)
-    i, _ = pd.factorize(raw.items)
+    u, u_uniq = pd.factorize(raw.users)
+    i, i_uniq = pd.factorize(raw.items)
+    u, i = u.astype(np.int64), i.astype(np.int64)
     ts = raw.timestamps
     mask = np.ones(N, dtype=bool)
     if not seq:
@@ -310,7 +315,7 @@ def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path 
     if not (labels >= 0).any():
         raise DataError("no interactions left after filtering and splitting", raw.source)
     user_key = raw.lines.astype(np.int64)
-    ds = _assemble(name, raw.users, raw.items, labels, user_key, ts, seq, notes)
+    ds = _assemble(name, u, i, u_uniq, i_uniq, labels, user_key, ts, seq, notes)
     _report_missing_targets(ds, notes)
     if attributes is not None:
         _attach_attributes(ds, attributes)
@@ -331,38 +336,52 @@ def _apply_k_core(u: np.ndarray, i: np.ndarray, mask: np.ndarray, k: int, notes:
     return new
 
 
+def _relabel_first(codes: np.ndarray, order: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Renumber ``codes`` by first appearance along ``order`` (default: row order).
+
+    Returns ``(new codes int64[len(codes)], old code of each new code)``.
+    """
+    seq = codes if order is None else codes[order]
+    old, first = np.unique(seq, return_index=True)
+    old_in_new_order = old[np.argsort(first, kind="stable")]
+    lut = np.full(int(codes.max()) + 1 if codes.size else 1, -1, dtype=np.int64)
+    lut[old_in_new_order] = np.arange(old_in_new_order.shape[0])
+    return lut[codes], old_in_new_order
+
+
 def _assemble(
     name: str,
-    users: np.ndarray,
-    items: np.ndarray,
+    u: np.ndarray,
+    i: np.ndarray,
+    user_uniques: Any,
+    item_uniques: Any,
     labels: np.ndarray,
     user_key: np.ndarray,
     timestamps: np.ndarray | None,
     sequential: bool,
     notes: list[str],
-    extra_users: list[tuple[str, int]] = (),  # type: ignore[assignment]
+    extra_users: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Dataset:
     """Build id maps from kept rows (``labels >= 0``) and the three splits.
 
-    Users are indexed by first appearance in ``user_key`` order (plus ``extra_users``: users
-    without rows, with their keys); items by first appearance in row order. Within a user rows
-    keep row order, or timestamp order when ``timestamps`` is given.
+    ``u``/``i`` are ``int64[N]`` codes into ``user_uniques``/``item_uniques`` (raw ids). Users
+    are indexed by first appearance in ``user_key`` order (``extra_users``: ``(codes, keys)`` of
+    users without rows that still belong to the data set); items by first appearance in row
+    order. Within a user rows keep row order, or timestamp order when ``timestamps`` is given.
     """
     keep = np.flatnonzero(labels >= 0)
-    ku, ki = users[keep], items[keep]
-    ukeys = user_key[keep]
-    if extra_users:
-        ku_all = np.concatenate([ku, np.array([e for e, _ in extra_users], dtype=object)])
-        uk_all = np.concatenate([ukeys, np.array([k for _, k in extra_users], dtype=np.int64)])
+    ku, ki = u[keep], i[keep]
+    uk = user_key[keep]
+    if extra_users is not None and extra_users[0].size:
+        ku_all = np.concatenate([ku, extra_users[0]])
+        uk_all = np.concatenate([uk, extra_users[1]])
     else:
-        ku_all, uk_all = ku, ukeys
-    order = np.argsort(uk_all, kind="stable")
-    _, user_uniq = pd.factorize(ku_all[order])
-    _, item_uniq = pd.factorize(ki)
-    user_map = IdMap(user_uniq.tolist() if hasattr(user_uniq, "tolist") else list(user_uniq))
-    item_map = IdMap(item_uniq.tolist() if hasattr(item_uniq, "tolist") else list(item_uniq))
-    uidx = pd.Index(user_uniq).get_indexer(ku).astype(np.int64)
-    iidx = pd.Index(item_uniq).get_indexer(ki).astype(np.int64)
+        ku_all, uk_all = ku, uk
+    ucodes, u_old = _relabel_first(ku_all, np.argsort(uk_all, kind="stable"))
+    uidx = ucodes[: ku.shape[0]]
+    iidx, i_old = _relabel_first(ki)
+    user_map = _idmap(np.asarray(user_uniques, dtype=object)[u_old])
+    item_map = _idmap(np.asarray(item_uniques, dtype=object)[i_old])
     klab = labels[keep]
     kts = None if timestamps is None else timestamps[keep]
     pos = np.arange(keep.shape[0])
@@ -388,16 +407,27 @@ def _assemble(
     )
 
 
+def _idmap(uniques: Any) -> IdMap:
+    """``IdMap`` of distinct raw ids (already unique, in index order), built in one pass."""
+    raws = [str(x) for x in uniques]
+    m = IdMap()
+    m._raw = raws
+    m._index = dict(zip(raws, range(len(raws))))
+    return m
+
+
 def _report_missing_targets(ds: Dataset, notes: list[str]) -> None:
     have_train = np.bincount(ds.train.users, minlength=ds.n_users) > 0
     for split_name, sp in (("validation", ds.valid), ("test", ds.test)):
         have = np.bincount(sp.users, minlength=ds.n_users) > 0
         missing = int((have_train & ~have).sum())
         if missing and len(sp):
-            notes.append(f"{_plural(missing, 'user')} with training data have no {split_name} interaction")
+            notes.append(f"{_plural(missing, 'user')} with training data {_verb(missing, 'has', 'have')} "
+                         f"no {split_name} interaction")
     no_train = int((~have_train).sum())
     if no_train:
-        notes.append(f"{_plural(no_train, 'user')} have no training interaction (cold-start)")
+        notes.append(f"{_plural(no_train, 'user')} {_verb(no_train, 'has', 'have')} no training "
+                     "interaction (cold-start)")
 
 
 # --------------------------------------------------------------------------------------------
@@ -449,9 +479,16 @@ def _from_presplit(
     mask = np.ones(N, dtype=bool)
 
     # users unknown to train
-    train_users = pd.Index(pd.unique(np.concatenate(
-        [raw_tr.users, np.array([e for e, _ in raw_tr.empty_users], dtype=object)])))
-    unknown = (role_of != TRAIN) & (train_users.get_indexer(users) < 0)
+    empty_tokens = np.array([e for e, _ in raw_tr.empty_users], dtype=object)
+    # codes over train users, then train's empty users, then everything: train users come first
+    codes_all, u_uniq = pd.factorize(np.concatenate([raw_tr.users, empty_tokens, users]))
+    codes_all = codes_all.astype(np.int64)
+    n_tr = raw_tr.users.shape[0] + empty_tokens.shape[0]
+    n_train_users = int(codes_all[:n_tr].max()) + 1
+    train_users = np.asarray(u_uniq[:n_train_users], dtype=object)
+    empty_codes = codes_all[raw_tr.users.shape[0]:n_tr]
+    u = codes_all[n_tr:]
+    unknown = (role_of != TRAIN) & (u >= n_train_users)
     if unknown.any():
         _check_unseen(unknown, users, lines, role_of, files, train_users, o.unseen_users)
         n_users_unk = pd.unique(users[unknown]).size
@@ -463,12 +500,13 @@ def _from_presplit(
             )
         else:
             notes.append(
-                f"{_plural(n_users_unk, 'user')} appear only in valid/test (no training line): kept as "
+                f"{_plural(n_users_unk, 'user')} {_verb(n_users_unk, 'appears', 'appear')} only in "
+                "valid/test (no training line): kept as "
                 "cold-start users with an empty training history"
             )
 
-    u, _ = pd.factorize(users)
-    i, _ = pd.factorize(items)
+    i, i_uniq = pd.factorize(items)
+    i = i.astype(np.int64)
     if not seq:
         order = np.lexsort((np.arange(N), role_of)) if ts is None else np.lexsort((np.arange(N), ts, u, role_of))
         keep = _dedupe_mask(u, i, order, mask)
@@ -498,8 +536,10 @@ def _from_presplit(
             notes.append("no validation file and valid_ratio=0: the validation split is empty")
     user_key = file_rank * (1 << 40) + lines
     # users listed in train without items still belong to the data set (unless k-core ran)
-    extra = [] if o.k_core > 1 else [(e, ln) for e, ln in raw_tr.empty_users]
-    ds = _assemble(name, users, items, labels, user_key, ts, seq, notes, extra_users=extra)
+    extra = None
+    if o.k_core <= 1 and raw_tr.empty_users:
+        extra = (empty_codes, np.array([ln for _, ln in raw_tr.empty_users], dtype=np.int64))
+    ds = _assemble(name, u, i, u_uniq, i_uniq, labels, user_key, ts, seq, notes, extra_users=extra)
     _report_missing_targets(ds, notes)
     attr = _attributes_file(layout.train)  # type: ignore[arg-type]
     if attr is not None:
@@ -521,7 +561,7 @@ def _check_unseen(
     lines: np.ndarray,
     role_of: np.ndarray,
     files: dict[str, Path | None],
-    train_users: pd.Index,
+    train_users: np.ndarray,
     policy: str,
 ) -> None:
     """Raise for users unknown to train, per ``policy`` (see ``load_dataset``)."""
@@ -529,7 +569,7 @@ def _check_unseen(
         return
     bad = unknown
     if policy == "auto":
-        tr = _int_like(train_users.to_numpy())
+        tr = _int_like(train_users)
         unk = _int_like(users[unknown])
         if tr is not None and unk is not None and tr.size:
             ok = np.zeros(users.shape[0], dtype=bool)

@@ -18,6 +18,7 @@ Every problem raises :class:`~contrastrec.data.dataset.DataError` with a one-lin
 from __future__ import annotations
 
 import csv
+import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,9 @@ ROLES = ("user", "item", "rating", "timestamp")
 
 # Column names recognised (case-insensitive, ``:type`` suffixes and ``_``/``-``/spaces ignored).
 _NAME_ALIASES: dict[str, tuple[str, ...]] = {
-    "user": ("user", "userid", "users", "uid", "u", "reviewerid", "customerid", "visitorid",
+    "user": ("user", "userid", "users", "uid", "reviewerid", "customerid", "visitorid",
              "memberid", "sessionid", "session"),
-    "item": ("item", "itemid", "items", "iid", "i", "movieid", "movie", "artistid", "artist",
+    "item": ("item", "itemid", "items", "iid", "movieid", "movie", "artistid", "artist",
              "businessid", "business", "asin", "productid", "product", "songid", "trackid",
              "track", "bookid", "isbn", "poiid", "venueid", "locationid", "itemidlist"),
     "rating": ("rating", "ratings", "score", "weight", "value", "count", "playcount", "plays",
@@ -470,6 +471,8 @@ def _read_lists(lines: list[str], path: str, sn: _Sniff) -> RawInteractions:
             if not parts or parts[0][0] == "#":
                 continue
             u = parts[0]
+            if u[-1] == ":":  # "user: item ..." line in a file mostly without colons
+                u = u[:-1]
             parts = parts[1:]
         if not u:
             raise DataError("empty user id", path, idx + 1)
@@ -524,6 +527,24 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
     ir, it = roles.get("rating"), roles.get("timestamp")
     expect = " ".join(names) if sn.header is None else f"{ncols} columns of the header"
 
+    fast = _fast_columns(lines, start, delim, ncols)
+    if fast is not None:
+        cols, lns = fast
+        notes = []
+        if sn.header is not None and sn.format == "triples":
+            notes.append(f"{path}: header line {sn.header_line} ({' '.join(sn.header)})")
+        return RawInteractions(
+            users=cols[iu],
+            items=cols[ii],
+            ratings=None if ir is None else _to_float(list(cols[ir]), lns, "rating", path),
+            timestamps=None if it is None else _to_float(list(cols[it]), lns, "timestamp", path),
+            lines=lns,
+            source=path,
+            format=sn.format,
+            header=sn.header,
+            notes=notes,
+        )
+
     U: list[str] = []
     I: list[str] = []
     R: list[str] = []
@@ -576,6 +597,40 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
         header=sn.header,
         notes=notes,
     )
+
+
+def _fast_columns(
+    lines: list[str], start: int, delim: str | None, ncols: int
+) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """Columns (``object[N]`` of str each) parsed by pandas' C reader, or ``None`` when the
+    body is irregular (blank or comment lines, quotes, missing or extra fields): the caller
+    then parses line by line, which reports the exact problem."""
+    end = len(lines)
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    if end - start < 1000:  # not worth it
+        return None
+    text = "\n".join(lines[start:end])
+    if '"' in text or "#" in text:  # quotes or comments: leave them to the careful parser
+        return None
+    try:
+        df = pd.read_csv(
+            io.StringIO(text), sep=r"\s+" if delim is None else delim, header=None, dtype=str,
+            na_filter=False, engine="c", quoting=csv.QUOTE_NONE,
+        )
+    except Exception:
+        return None
+    if df.shape != (end - start, ncols):
+        return None
+    cols = []
+    for c in range(ncols):
+        col = df.iloc[:, c]
+        if delim is not None:
+            col = col.str.strip()
+        if (col.str.len() == 0).any():
+            return None
+        cols.append(col.to_numpy(dtype=object))
+    return cols, np.arange(start + 1, end + 1, dtype=np.int64)
 
 
 def _to_float(values: list[str], lines: np.ndarray, what: str, path: str) -> np.ndarray:

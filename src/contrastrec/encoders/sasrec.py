@@ -89,7 +89,8 @@ class SASRecEncoder(SequenceEncoderBase):
         b, l = seqs.shape
         if l > self.max_len:
             raise ValueError(f"sequence length {l} exceeds max_len {self.max_len}")
-        pos = torch.arange(l, device=seqs.device)
+        # absolute positions of a max_len window: a batch trimmed to its last l columns keeps them
+        pos = torch.arange(self.max_len - l, self.max_len, device=seqs.device)
         x = self.drop(self.ln(self.item_emb(seqs) + self.pos_emb(pos)))
         keep = (seqs > 0).unsqueeze(1).unsqueeze(2) & self.causal[:l, :l]  # [B,1,L,L]
         mask = torch.zeros(keep.shape, dtype=x.dtype, device=x.device).masked_fill_(~keep, -1e4)

@@ -11,7 +11,7 @@ class AlignUniformLoss(nn.Module):
     ``align(query, key) + gamma * (unif(query) + unif(key)) / 2``.
 
     For DirectAU, ``query`` = users and ``key`` = their interacted items. ``labels`` and
-    ``positive_mask`` are accepted for the SSL calling convention and ignored (this loss has no
+    ``positive_mask`` are accepted (and shape-checked) for the SSL calling convention, then ignored (this loss has no
     negatives). See :func:`contrastrec.losses.functional.align_uniform_loss`.
     """
 
@@ -22,6 +22,7 @@ class AlignUniformLoss(nn.Module):
 
     def forward(self, query: Tensor, key: Tensor, labels: Tensor | None = None,
                 positive_mask: Tensor | None = None) -> Tensor:
+        LF.pair_mask(labels, positive_mask, query.shape[0])  # validated like every SSL loss, then unused
         return LF.align_uniform_loss(query, key, self.gamma)
 
     def extra_repr(self) -> str:

@@ -24,6 +24,7 @@ Conventions (the same for every function here and for every module in ``contrast
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 import torch.nn.functional as F
@@ -62,17 +63,17 @@ def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
 
 
 def _check_positive(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
 
 
 def _check_nonnegative(name: str, value: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0; got {value!r}")
 
 
 def _check_tau_plus(tau_plus: float) -> None:
-    if isinstance(tau_plus, bool) or not isinstance(tau_plus, (int, float)) or not 0 <= tau_plus < 1:
+    if isinstance(tau_plus, bool) or not isinstance(tau_plus, numbers.Real) or not 0 <= tau_plus < 1:
         raise ValueError(f"tau_plus must be in [0, 1); got {tau_plus!r}")
 
 

@@ -45,6 +45,10 @@ class CL4SRec(SequentialModel):
         if fn == "same_user":
             u = batch["users"]
             return u.unsqueeze(0) == u.unsqueeze(1)
+        clusters = getattr(self, "cluster_of_user", None)  # set by clustering models (ICLRec E-step)
+        if fn == "same_cluster" and clusters is not None:
+            c = clusters[batch["users"]]
+            return (c.unsqueeze(0) == c.unsqueeze(1)) & (c >= 0).unsqueeze(0)  # -1: no cluster
         return None
 
     def ssl_terms(self, batch, hidden):

@@ -15,6 +15,7 @@ from contrastrec.data.dataset import Dataset
 from contrastrec.encoders import SEQUENCE_ENCODERS, make_sequence_encoder
 from contrastrec.losses import functional as LF
 from contrastrec.models.base import Recommender, ScoreFn
+from contrastrec.training.batches import trim_left_padding
 
 
 class SequentialModel(Recommender):
@@ -83,9 +84,18 @@ class SequentialModel(Recommender):
         items = self.encoder.item_weights().t().contiguous()
         dev = items.device
 
+        lengths = (histories > 0).sum(1)
+
         def score(users: torch.Tensor) -> torch.Tensor:
-            seqs = histories[users.cpu()].to(dev)
-            return self.encode_last(seqs) @ items
+            # encode in sub-batches of similar length, trimmed to their longest history
+            u = users.cpu()
+            order = torch.argsort(lengths[u])
+            reps = torch.empty(len(u), items.shape[0], device=dev)
+            for s in range(0, len(u), 256):
+                sel = order[s : s + 256]
+                seqs = trim_left_padding(histories[u[sel]]).to(dev)
+                reps[sel.to(dev)] = self.encode_last(seqs)
+            return reps @ items
 
         return score
 
@@ -93,7 +103,7 @@ class SequentialModel(Recommender):
     def encode_histories(self, histories: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
         out = []
         for s in range(0, histories.shape[0], batch_size):
-            out.append(self.encode_last(histories[s : s + batch_size].to(self.device)))
+            out.append(self.encode_last(trim_left_padding(histories[s : s + batch_size]).to(self.device)))
         return torch.cat(out) if out else torch.zeros(0, self.cfg.embedding_dim)
 
     @torch.no_grad()

@@ -216,8 +216,8 @@ def mine_in_batch_hard(
         ``valid[i, r]`` is False where anchor ``i`` has fewer than ``r + 1`` non-positive keys
         (the index there is meaningless).
     """
-    if not isinstance(sim, torch.Tensor) or sim.dim() != 2:
-        raise ValueError(f"sim must be a 2-D tensor [B, M], got {getattr(sim, 'shape', type(sim).__name__)}")
+    if not isinstance(sim, torch.Tensor) or sim.dim() != 2 or not sim.is_floating_point():
+        raise ValueError(f"sim must be a 2-D float tensor [B, M], got {getattr(sim, 'shape', type(sim).__name__)}")
     if not isinstance(positive_mask, torch.Tensor) or positive_mask.dtype != torch.bool:
         raise ValueError("positive_mask must be a bool tensor [B, M]")
     if positive_mask.shape != sim.shape:
@@ -225,7 +225,7 @@ def mine_in_batch_hard(
     k = check_int("k", k, 1)
     if k > sim.shape[1]:
         raise ValueError(f"k must be <= number of keys ({sim.shape[1]}), got {k}")
-    s = sim.detach().float().masked_fill(positive_mask.to(sim.device), float("-inf"))
+    s = sim.detach().masked_fill(positive_mask.to(sim.device), float("-inf"))
     if exclude_diagonal:
         d = torch.arange(min(s.shape), device=s.device)
         s[d, d] = float("-inf")

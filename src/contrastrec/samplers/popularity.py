@@ -58,7 +58,10 @@ class PopularityNegativeSampler:
         counts = np.bincount(csr.indices, minlength=self.n_items).astype(np.float64)
         if self.alpha > 0 and counts.sum() == 0:
             raise ValueError("train_csr has no interactions: popularity is undefined for alpha > 0")
-        w = np.power(counts, self.alpha)  # 0 ** 0 == 1: alpha = 0 is uniform over all items
+        if self.alpha == 0:  # uniform over all items, including the never-seen ones
+            w = np.ones(self.n_items)
+        else:  # scaled by the max count so that large alpha cannot overflow
+            w = np.power(counts / counts.max(), self.alpha)
         self.counts = torch.from_numpy(counts)
         self._weights = torch.from_numpy(w)
         self.probs = torch.from_numpy(w / w.sum())
@@ -89,9 +92,15 @@ class PopularityNegativeSampler:
         r = torch.rand(m, generator=self.generator, dtype=torch.float64).numpy()
         out = self._guide[np.minimum((r * self.n_items).astype(np.int64), self.n_items - 1)]
         idx = np.flatnonzero(self._cdf[out] <= r)
-        while idx.size:  # walk forward; the answer is never before the guide entry
+        while idx.size:  # walk forward
             out[idx] += 1
             idx = idx[self._cdf[out[idx]] <= r[idx]]
+        # walk back where float rounding of r * n_items put the start past the answer (rare)
+        idx = np.flatnonzero(out > 0)
+        idx = idx[self._cdf[out[idx] - 1] > r[idx]]
+        while idx.size:
+            out[idx] -= 1
+            idx = idx[(out[idx] > 0) & (self._cdf[out[idx] - 1] > r[idx])]
         return out
 
     def sample(self, users: torch.Tensor, n: int) -> torch.Tensor:

@@ -80,11 +80,46 @@ class PairwiseBatches:
             }
 
 
+def trim_left_padding(*tensors: torch.Tensor, ref: torch.Tensor | None = None):
+    """Drop leading columns that are padding in every row of ``ref`` (default: the first tensor).
+
+    Left-padded sequences keep their last columns; encoders use absolute positions of the
+    ``max_len`` window, so the result is the same as running on the full width, only cheaper.
+    """
+    ref = tensors[0] if ref is None else ref
+    n = int((ref > 0).sum(1).max()) if ref.numel() else 0
+    n = max(n, 1)
+    out = tuple(t[:, -n:] for t in tensors)
+    return out if len(out) > 1 else out[0]
+
+
+def length_bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.Generator,
+                          bucket_batches: int = 50) -> np.ndarray:
+    """A random order in which each batch holds sequences of similar length.
+
+    Shuffle, cut into chunks of ``bucket_batches`` batches, sort each chunk by length, cut into
+    batches and shuffle the batches. Batches stay random samples of users; padding shrinks.
+    """
+    perm = rng.permutation(len(lengths))
+    chunk = batch_size * bucket_batches
+    batches = []
+    for s in range(0, len(perm), chunk):
+        c = perm[s : s + chunk]
+        c = c[np.argsort(lengths[c], kind="stable")]
+        batches += [c[i : i + batch_size] for i in range(0, len(c), batch_size)]
+    order = rng.permutation(len(batches))
+    return np.concatenate([batches[i] for i in order]) if batches else perm
+
+
 class SequenceBatches:
     """One training sequence per user: inputs ``items[:-1]``, next-item targets ``items[1:]``
-    (of the training part), left-padded/truncated to ``max_len``."""
+    (of the training part), left-padded/truncated to ``max_len``.
 
-    def __init__(self, dataset: Dataset, batch_size: int, max_len: int, seed: int, with_negatives: bool):
+    With ``bucket=True`` batches group sequences of similar length and are trimmed to their
+    longest sequence (same result per sequence, far less padding computed)."""
+
+    def __init__(self, dataset: Dataset, batch_size: int, max_len: int, seed: int, with_negatives: bool,
+                 bucket: bool = True):
         full = padded_tokens(dataset.train, dataset.n_users, max_len + 1)
         seq, pos = full[:, :-1].copy(), full[:, 1:].copy()
         pos[seq == 0] = 0
@@ -93,6 +128,8 @@ class SequenceBatches:
         self.seq, self.pos = seq[keep], pos[keep]
         self.batch_size, self.seed, self.max_len = batch_size, seed, max_len
         self.with_negatives = with_negatives
+        self.bucket = bucket
+        self.lengths = (self.seq > 0).sum(1)
         self.negatives = UniformNegatives(dataset.train, dataset.n_users, dataset.n_items) if with_negatives else None
 
     def __len__(self) -> int:
@@ -100,10 +137,14 @@ class SequenceBatches:
 
     def epoch(self, epoch: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
         rng = epoch_generator(self.seed, epoch)
-        perm = rng.permutation(len(self.users))
+        if self.bucket:
+            perm = length_bucketed_order(self.lengths, self.batch_size, rng)
+        else:
+            perm = rng.permutation(len(self.users))
         for s in range(0, len(perm), self.batch_size):
             idx = perm[s : s + self.batch_size]
-            seq, pos = self.seq[idx], self.pos[idx]
+            width = max(int(self.lengths[idx].max()), 1)
+            seq, pos = self.seq[idx, -width:], self.pos[idx, -width:]
             batch = {
                 "users": torch.from_numpy(self.users[idx]).to(device),
                 "seq": torch.from_numpy(seq).to(device),
@@ -111,6 +152,6 @@ class SequenceBatches:
                 "target": torch.from_numpy(pos[:, -1].copy()).to(device),
             }
             if self.negatives is not None:
-                neg = self.negatives.sample(self.users[idx], self.max_len, rng) + 1
+                neg = self.negatives.sample(self.users[idx], width, rng) + 1
                 batch["neg"] = torch.from_numpy(np.where(pos > 0, neg, 0)).to(device)
             yield batch

@@ -1,0 +1,154 @@
+"""ICLRec (Chen et al., "Intent Contrastive Learning for Sequential Recommendation", WWW 2022).
+
+Intents are latent variables learned by EM:
+
+* **E-step** (``on_epoch_start``): encode every training sequence (eval mode, no grad, in chunks of
+  ``eval_batch_size``), represent it by the mean of the encoder outputs over its non-padded
+  positions (the reference's ``seq_representation_type=mean``), run k-means (faiss,
+  ``seq.n_intents`` clusters, :attr:`KMEANS_ITERS` iterations) and keep the L2-normalised
+  centroids (as the reference ``KMeans.train``) and each user's intent id in
+  :attr:`cluster_of_user` (``LongTensor[n_users]``, -1 for users without a training sequence), so
+  that ``ssl.false_negatives=same_cluster`` works for the instance term too.
+* **M-step** (``loss_terms``): two CL4SRec views (crop / mask / reorder) of each sequence, mean
+  representations ``z1, z2``; for each view, InfoNCE (the configured ``ssl`` loss) between the view
+  and its sequence's intent centroid, the centroids of the other sequences of the batch being the
+  negatives. False-negative mitigation (FNM, paper Sec. 3.4): sequences of the batch with the same
+  intent are not negatives (their centroid *is* the positive). The two views' losses are averaged
+  (reference ``PCLoss``).
+* Hybrid with instance contrast: CL4SRec's InfoNCE between the two views (mean representations,
+  as the reference's ``seq_representation_instancecl_type=mean``).
+
+L = L_rec + ``seq.instance_weight``·L_instance + ``seq.intent_weight``·L_intent; the intent term
+starts after ``seq.intent_warmup_epochs`` epochs (no E-step is run before, unless
+``ssl.false_negatives=same_cluster`` needs the clusters). Defaults follow the reference Beauty
+script (salesforce/ICLRec ``src/scripts/run_beauty.sh``: 256 intents, both weights 0.1, warm-up 0,
+temperature 1, dot similarity).
+
+Deliberate differences from the reference code: the mean is over the non-padded positions (the
+reference averages over all ``max_len`` positions, padding included); the intent of a sequence is
+its E-step assignment (the paper's EM formulation) instead of a per-batch nearest-centroid query
+with the current (dropout-on) model; the recommendation loss is the library's (``loss``, default
+full softmax CE) instead of BCE with one negative.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from contrastrec.config import Config, ConfigError
+from contrastrec.data.dataset import Dataset
+from contrastrec.models.cl4srec import CL4SRec
+from contrastrec.models.clustering import kmeans
+from contrastrec.training.batches import padded_tokens
+
+
+class ICLRec(CL4SRec):
+    DEFAULTS = {**CL4SRec.DEFAULTS, "seq.n_intents": 256, "seq.intent_weight": 0.1, "seq.instance_weight": 0.1,
+                "seq.intent_warmup_epochs": 0}
+    KMEANS_ITERS = 20  # faiss' default; the E-step cost is dominated by encoding, not by k-means
+
+    def __init__(self, cfg: Config, dataset: Dataset):
+        super().__init__(cfg, dataset)
+        # the training input sequences, exactly those the trainer batches (see SequenceBatches)
+        seq = padded_tokens(dataset.train, dataset.n_users, cfg.max_len + 1)[:, :-1]
+        keep = (seq > 0).any(1)
+        self.cluster_users = torch.from_numpy(np.nonzero(keep)[0].astype(np.int64))
+        self.cluster_seqs = torch.from_numpy(seq[keep].copy())
+        k = cfg.seq.n_intents
+        if len(self.cluster_users) < k:
+            raise ConfigError(
+                f"iclrec: seq.n_intents={k} intents need at least {k} training sequences, but the dataset "
+                f"{dataset.name!r} has {len(self.cluster_users)}; lower seq.n_intents to <= {len(self.cluster_users)}"
+            )
+        self.centroids: torch.Tensor | None = None  # [k, D], L2-normalised
+        self.cluster_of_user: torch.Tensor | None = None  # LongTensor[n_users], -1 = no sequence
+        self._epoch = 0
+
+    @classmethod
+    def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
+        s = cfg.seq
+        if s.n_intents <= 0:
+            raise ConfigError(f"seq.n_intents must be positive, got {s.n_intents}")
+        if s.intent_weight < 0 or s.instance_weight < 0:
+            raise ConfigError("seq.intent_weight and seq.instance_weight must be >= 0")
+        if s.intent_warmup_epochs < 0:
+            raise ConfigError(f"seq.intent_warmup_epochs must be >= 0, got {s.intent_warmup_epochs}")
+
+    # ------------------------------------------------------------------ representation
+    @staticmethod
+    def mean_pool(hidden: torch.Tensor, seqs: torch.Tensor) -> torch.Tensor:
+        """Mean of ``hidden [B, L, D]`` over the non-padded positions of ``seqs [B, L]``."""
+        m = (seqs > 0).unsqueeze(-1).to(hidden.dtype)
+        return (hidden * m).sum(1) / m.sum(1).clamp_min(1.0)
+
+    def encode_mean(self, seqs: torch.Tensor) -> torch.Tensor:
+        return self.mean_pool(self.encoder(seqs), seqs)
+
+    # ------------------------------------------------------------------ E-step
+    @torch.no_grad()
+    def sequence_representations(self) -> torch.Tensor:
+        """Mean representations of all training sequences, ``[n_sequences, D]`` (eval mode, chunked)."""
+        was = self.training
+        self.eval()
+        dev, chunk = self.device, self.cfg.eval_batch_size
+        try:
+            out = [self.encode_mean(self.cluster_seqs[s : s + chunk].to(dev))
+                   for s in range(0, len(self.cluster_seqs), chunk)]
+        finally:
+            self.train(was)
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def e_step(self, epoch: int = 0) -> None:
+        z = self.sequence_representations()
+        cent, assign = kmeans(z, self.cfg.seq.n_intents, n_iter=self.KMEANS_ITERS, seed=self.cfg.seed + epoch)
+        self.centroids = F.normalize(cent.to(z.device), dim=1)
+        c = torch.full((self.n_users,), -1, dtype=torch.long, device=z.device)
+        c[self.cluster_users.to(z.device)] = assign.to(z.device)
+        self.cluster_of_user = c
+
+    def on_epoch_start(self, epoch: int) -> None:
+        super().on_epoch_start(epoch)
+        self._epoch = epoch
+        if getattr(self, "phase", "joint") == "finetune":
+            return
+        if epoch >= self.cfg.seq.intent_warmup_epochs or self.cfg.ssl.false_negatives == "same_cluster":
+            self.e_step(epoch)
+
+    # ------------------------------------------------------------------ M-step
+    @staticmethod
+    def intent_mask(intents: torch.Tensor) -> torch.Tensor:
+        """FNM: ``[B, B]`` True where two sequences share an intent (not negatives of each other)."""
+        return intents.unsqueeze(0) == intents.unsqueeze(1)
+
+    def intent_loss(self, z: torch.Tensor, intents: torch.Tensor) -> torch.Tensor:
+        """InfoNCE of views ``z [B, D]`` against their intent centroids, same-intent rows masked."""
+        c = self.centroids[intents]  # type: ignore[index]
+        labels = intents if self.cfg.ssl.loss == "supcon" else None
+        return self.ssl(z, c, labels=labels, positive_mask=self.intent_mask(intents))
+
+    def ssl_terms(self, batch, hidden):
+        if getattr(self, "phase", "joint") == "finetune":
+            return {}
+        s = self.cfg.seq
+        use_intent = s.intent_weight > 0 and self.centroids is not None and self._epoch >= s.intent_warmup_epochs
+        if s.instance_weight <= 0 and not use_intent:
+            return {}
+        v1, v2 = self.views(batch["seq"])
+        b = v1.shape[0]
+        z = self.encode_mean(torch.cat([v1, v2]))
+        z1, z2 = z[:b], z[b:]
+        terms = {}
+        if s.instance_weight > 0:
+            labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
+            terms["ssl_instance"] = s.instance_weight * self.ssl(
+                z1, z2, labels=labels, positive_mask=self.false_negative_mask(batch))
+        if use_intent:
+            intents = self.cluster_of_user[batch["users"]]  # type: ignore[index]
+            ok = intents >= 0
+            if not bool(ok.all()):  # users without a training sequence (not produced by the trainer)
+                z1, z2, intents = z1[ok], z2[ok], intents[ok]
+            terms["ssl_intent"] = s.intent_weight * 0.5 * (self.intent_loss(z1, intents) + self.intent_loss(z2, intents))
+        return terms

@@ -1,0 +1,48 @@
+import pytest
+import torch
+
+from contrastrec.augment import EmbeddingNoise, perturb, uniform_noise
+
+
+def test_noise_norm_and_signs():
+    torch.manual_seed(0)
+    emb = torch.randn(500, 32)
+    noise = uniform_noise(emb, 0.1, generator=torch.Generator().manual_seed(1))
+    assert noise.shape == emb.shape
+    assert torch.allclose(noise.norm(dim=1), torch.full((500,), 0.1), atol=1e-6)
+    nz = noise != 0
+    assert bool((torch.sign(noise[nz]) == torch.sign(emb[nz])).all())
+    assert bool(nz.all())  # randn has no zeros: every component is perturbed
+
+
+def test_zero_entries_get_no_noise():
+    emb = torch.tensor([[1.0, 0.0, -2.0], [0.0, 0.0, 0.0]])
+    noise = uniform_noise(emb, 0.5, generator=torch.Generator().manual_seed(0))
+    assert noise[0, 1] == 0 and bool((noise[1] == 0).all())
+    assert noise[0, 0] > 0 and noise[0, 2] < 0
+
+
+def test_eval_is_noop_and_seeded():
+    emb = torch.randn(10, 4)
+    assert bool((uniform_noise(emb, 0.2, training=False) == 0).all())
+    assert torch.equal(perturb(emb, 0.2, training=False), emb)
+    a = perturb(emb, 0.2, generator=torch.Generator().manual_seed(3))
+    b = perturb(emb, 0.2, generator=torch.Generator().manual_seed(3))
+    c = perturb(emb, 0.2, generator=torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    assert torch.allclose((a - emb).norm(dim=1), torch.full((10,), 0.2), atol=1e-6)
+
+
+def test_module_and_gradient():
+    m = EmbeddingNoise(0.1)
+    emb = torch.randn(6, 3, requires_grad=True)
+    out = m(emb, generator=torch.Generator().manual_seed(0))
+    out.sum().backward()
+    assert torch.equal(emb.grad, torch.ones_like(emb))  # noise is a constant offset
+    m.eval()
+    assert torch.equal(m(emb), emb)
+    assert bool((m.noise(emb) == 0).all())
+    assert "eps=0.1" in repr(m)
+    for bad in (-0.1, float("nan"), float("inf"), "x", True):
+        with pytest.raises(ValueError):
+            EmbeddingNoise(bad)
