@@ -20,11 +20,13 @@ within an early-stopped CPU run; set it to 160 to match the reference.
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from contrastrec.augment.sequence import CoSeRecAugment, ItemCorrelation
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.cl4srec import CL4SRec
+from contrastrec.training.batches import trim_left_padding
 
 
 class CoSeRec(CL4SRec):
@@ -38,6 +40,14 @@ class CoSeRec(CL4SRec):
             crop_ratio=a.crop_ratio, mask_ratio=a.mask_ratio, reorder_ratio=a.reorder_ratio,
             substitute_ratio=a.substitute_ratio, insert_ratio=a.insert_ratio,
         )
+
+    def views(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # batches may be trimmed to their longest sequence: give insert room up to max_len (else
+        # it would drop the oldest items of the longest rows), then trim each view again
+        if seqs.shape[1] < self.max_len:
+            seqs = F.pad(seqs, (self.max_len - seqs.shape[1], 0))
+        v1, v2 = super().views(seqs)
+        return trim_left_padding(v1), trim_left_padding(v2)
 
     @torch.no_grad()
     def on_epoch_start(self, epoch: int) -> None:

@@ -3,7 +3,7 @@
 Intents are latent variables learned by EM:
 
 * **E-step** (``on_epoch_start``): encode every training sequence (eval mode, no grad, in chunks of
-  ``eval_batch_size``), represent it by the mean of the encoder outputs over its non-padded
+  ``eval_batch_size`` sequences of similar length, trimmed to their longest one), represent it by the mean of the encoder outputs over its non-padded
   positions (the reference's ``seq_representation_type=mean``), run k-means (faiss,
   ``seq.n_intents`` clusters, :attr:`KMEANS_ITERS` iterations) and keep the L2-normalised
   centroids (as the reference ``KMeans.train``) and each user's intent id in
@@ -40,7 +40,7 @@ from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.cl4srec import CL4SRec
 from contrastrec.models.clustering import kmeans
-from contrastrec.training.batches import padded_tokens
+from contrastrec.training.batches import padded_tokens, trim_left_padding
 
 
 class ICLRec(CL4SRec):
@@ -55,6 +55,7 @@ class ICLRec(CL4SRec):
         keep = (seq > 0).any(1)
         self.cluster_users = torch.from_numpy(np.nonzero(keep)[0].astype(np.int64))
         self.cluster_seqs = torch.from_numpy(seq[keep].copy())
+        self._by_length = torch.argsort((self.cluster_seqs > 0).sum(1))  # E-step chunks of similar length
         k = cfg.seq.n_intents
         if len(self.cluster_users) < k:
             raise ConfigError(
@@ -89,16 +90,20 @@ class ICLRec(CL4SRec):
     # ------------------------------------------------------------------ E-step
     @torch.no_grad()
     def sequence_representations(self) -> torch.Tensor:
-        """Mean representations of all training sequences, ``[n_sequences, D]`` (eval mode, chunked)."""
+        """Mean representations of all training sequences, ``[n_sequences, D]`` in the order of
+        :attr:`cluster_users` (eval mode; chunks of similar length trimmed to their longest
+        sequence, which gives the same result with far less padding)."""
         was = self.training
         self.eval()
         dev, chunk = self.device, self.cfg.eval_batch_size
+        out = torch.zeros(len(self.cluster_seqs), self.cfg.embedding_dim, device=dev)
         try:
-            out = [self.encode_mean(self.cluster_seqs[s : s + chunk].to(dev))
-                   for s in range(0, len(self.cluster_seqs), chunk)]
+            for s in range(0, len(self.cluster_seqs), chunk):
+                sel = self._by_length[s : s + chunk]
+                out[sel.to(dev)] = self.encode_mean(trim_left_padding(self.cluster_seqs[sel]).to(dev))
         finally:
             self.train(was)
-        return torch.cat(out)
+        return out
 
     @torch.no_grad()
     def e_step(self, epoch: int = 0) -> None:

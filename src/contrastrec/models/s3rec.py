@@ -145,9 +145,10 @@ class S3Rec(SequentialModel):
         return bce.sum(1).mean()
 
     def pretrain_sequences(self, batch) -> torch.Tensor:
-        """The user's most recent ``max_len`` training items (the input sequence plus its target)."""
+        """The user's most recent ``max_len`` training items (the input sequence plus its target;
+        batches may be trimmed to their longest sequence, so the width can be below ``max_len``)."""
         seq, target = batch["seq"], batch["target"]
-        return torch.cat([seq, target.unsqueeze(1)], 1)[:, 1:]
+        return torch.cat([seq, target.unsqueeze(1)], 1)[:, -self.max_len :]
 
     def pretrain_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         s = self.cfg.seq

@@ -82,29 +82,24 @@ class SequentialModel(Recommender):
         if histories is None:
             raise ValueError("sequential models need the users' histories to score")
         items = self.encoder.item_weights().t().contiguous()
-        dev = items.device
-
-        lengths = (histories > 0).sum(1)
+        reps = self.encode_histories(histories)  # every user once, in length-sorted batches
 
         def score(users: torch.Tensor) -> torch.Tensor:
-            # encode in sub-batches of similar length, trimmed to their longest history
-            u = users.cpu()
-            order = torch.argsort(lengths[u])
-            reps = torch.empty(len(u), items.shape[0], device=dev)
-            for s in range(0, len(u), 256):
-                sel = order[s : s + 256]
-                seqs = trim_left_padding(histories[u[sel]]).to(dev)
-                reps[sel.to(dev)] = self.encode_last(seqs)
-            return reps @ items
+            return reps[users.to(reps.device)] @ items
 
         return score
 
     @torch.no_grad()
-    def encode_histories(self, histories: torch.Tensor, batch_size: int = 1024) -> torch.Tensor:
-        out = []
-        for s in range(0, histories.shape[0], batch_size):
-            out.append(self.encode_last(trim_left_padding(histories[s : s + batch_size]).to(self.device)))
-        return torch.cat(out) if out else torch.zeros(0, self.cfg.embedding_dim)
+    def encode_histories(self, histories: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+        """Representations ``[n, D]`` of left-padded histories ``[n, L]``: batches of similar
+        length, each trimmed to its longest history (same result, far less padding)."""
+        n = histories.shape[0]
+        out = torch.zeros(n, self.cfg.embedding_dim, device=self.device)
+        order = torch.argsort((histories > 0).sum(1))
+        for s in range(0, n, batch_size):
+            sel = order[s : s + batch_size]
+            out[sel.to(self.device)] = self.encode_last(trim_left_padding(histories[sel]).to(self.device))
+        return out
 
     @torch.no_grad()
     def export_embeddings(self, histories: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
