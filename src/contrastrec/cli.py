@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -53,7 +54,8 @@ def cmd_train(args) -> int:
         ck = load_checkpoint(Path(args.resume) / "last.pt")
         cfg = config_from_dict(ck["config"])
         ds = load_for_config(cfg)
-        res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet)
+        with _tracker(args, args.resume) as tracker:
+            res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker)
         print(json.dumps({"test": res["test"], "best_epoch": res["best_epoch"]}, indent=2))
         return 0
     if not args.output:
@@ -62,11 +64,30 @@ def cmd_train(args) -> int:
     ds = load_for_config(cfg)
     print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
           f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
-    res = fit(cfg, ds, args.output, progress=not args.quiet)
+    with _tracker(args, args.output) as tracker:
+        res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker)
     print(json.dumps({"model": res["model"], "best_epoch": res["best_epoch"], "valid": res["valid"],
                       "test": res["test"]}, indent=2))
     print(f"wrote {Path(args.output) / 'results.json'}")
     return 0
+
+
+@contextlib.contextmanager
+def _tracker(args, run_dir):
+    """The ``--track`` tracker for ``run_dir`` (None without --track), closed afterwards."""
+    if not getattr(args, "track", None):
+        yield None
+        return
+    from contrastrec.tracking import MissingExtra, make_tracker
+
+    try:
+        tracker = make_tracker(args.track, run_dir, args.track_uri)
+    except MissingExtra as e:
+        raise _fail(str(e)) from None
+    try:
+        yield tracker
+    finally:
+        tracker.close()
 
 
 def cmd_evaluate(args) -> int:
@@ -116,6 +137,152 @@ def cmd_demo(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- from a run to users
+def _fail(message: str) -> SystemExit:
+    """Print ``error: message`` and return the SystemExit (status 2) to raise."""
+    print(f"error: {message}", file=sys.stderr)
+    return SystemExit(2)
+
+
+def cmd_export(args) -> int:
+    from contrastrec.export import export_run
+
+    meta = export_run(args.run, args.output, args.format, args.dataset)
+    print(f"exported {meta['model']} ({meta['dataset']['n_users']} users, {meta['dataset']['n_items']} items, "
+          f"dimension {meta['dimension']}) to {args.output}: {', '.join(meta['files'])}, metadata.json")
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    from contrastrec.serving import BadRequest, Engine, UnknownId, load_run
+
+    if args.user is None and not args.history:
+        raise _fail("give --user RAW_ID and/or --history ITEM [ITEM ...]")
+    engine = Engine(load_run(args.run, args.dataset))
+    try:
+        items = engine.recommend(args.user, args.history, args.k, args.include_seen)
+    except (UnknownId, BadRequest) as e:
+        raise _fail(str(e)) from None
+    if args.json:
+        print(json.dumps({"model": engine.model_name, "user": args.user, "history": args.history or [],
+                          "items": [{"id": i.id, "score": i.score} for i in items]}))
+    else:
+        rows = [{"rank": r + 1, "item": i.id, "score": i.score} for r, i in enumerate(items)]
+        print(_print_table(rows, ["rank", "item", "score"]) if rows else "no items left to recommend")
+    return 0
+
+
+def cmd_serve(args) -> int:
+    from contrastrec.serving.app import serve
+    from contrastrec.tracking import MissingExtra
+
+    try:
+        serve(args.run, args.host, args.port, args.threads, args.dataset, args.log_level)
+    except MissingExtra as e:
+        raise _fail(str(e)) from None
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from contrastrec.config import parse_set_args
+    from contrastrec.tracking import MissingExtra
+    from contrastrec.tuning import load_space, tune
+
+    space = load_space(args.space) if args.space else None
+    try:
+        res = tune(args.model, args.dataset, args.trials, args.output, space, parse_set_args(args.set or []))
+    except MissingExtra as e:
+        raise _fail(str(e)) from None
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from contrastrec.plots import plot_curves, plot_embeddings
+
+    if args.what == "embeddings":
+        out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset)
+    else:
+        out = plot_curves(args.run[0], args.output)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_report(args) -> int:
+    from contrastrec.report import write_report
+
+    out = write_report(args.runs, args.output, args.dataset, warn=lambda m: print(m, file=sys.stderr))
+    print(f"wrote {out}")
+    return 0
+
+
+def add_serving_commands(sub) -> None:
+    """export, recommend, serve, tune, plot and report."""
+    ex = sub.add_parser("export", help="export user/item embeddings (and the sequence encoder) of a run",
+                        description="Write users/items embeddings keyed by raw ids and metadata.json into "
+                        "OUTPUT (a folder). Scores are inner products. Sequential models: users are encoded "
+                        "from their test-time history (train + valid); encoder.pt encodes new histories "
+                        "(contrastrec.export.load_encoder).")
+    ex.add_argument("--run", required=True, help="run directory")
+    ex.add_argument("--output", required=True, help="output folder")
+    ex.add_argument("--format", choices=["parquet", "npy"], default="parquet", help="default: parquet")
+    ex.add_argument("--dataset", help="override the data path stored in the run")
+    ex.set_defaults(func=cmd_export)
+
+    r = sub.add_parser("recommend", help="top-k items for a user or a history of items",
+                       description="Recommend for a known user (graph models: its embedding; sequential models: "
+                       "its full known history encoded) or for --history raw item ids (sequential models: the "
+                       "encoded history; graph models: the mean of the items' embeddings). The user's train, "
+                       "valid and test items and the history items are excluded unless --include-seen.")
+    r.add_argument("--run", required=True, help="run directory")
+    r.add_argument("--user", help="raw user id")
+    r.add_argument("--history", nargs="+", metavar="ITEM", help="raw item ids, oldest first")
+    r.add_argument("-k", type=int, default=10, help="number of items (default 10)")
+    r.add_argument("--include-seen", action="store_true", help="do not exclude known/history items")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r.add_argument("--dataset", help="override the data path stored in the run")
+    r.set_defaults(func=cmd_recommend)
+
+    sv = sub.add_parser("serve", help="serve recommendations over HTTP (FastAPI; needs contrastrec[serve])",
+                        description="GET /recommend?user=ID&k=10, POST /recommend {\"history\": [...], \"k\": 10, "
+                        "\"user\": optional}, GET /health; OpenAPI docs at /docs.")
+    sv.add_argument("--run", required=True, help="run directory")
+    sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
+    sv.add_argument("--port", type=int, default=8000, help="default 8000")
+    sv.add_argument("--threads", type=int, default=2, help="torch/faiss threads (default 2)")
+    sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
+    sv.add_argument("--dataset", help="override the data path stored in the run")
+    sv.set_defaults(func=cmd_serve)
+
+    tu = sub.add_parser("tune", help="hyper-parameter search with Optuna (needs contrastrec[tune])",
+                        description="TPE (seeded with the config seed) + median pruning on the per-epoch validation "
+                        "metric; trials never see the test set; the best trial is tested once. Writes "
+                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory).")
+    tu.add_argument("--model", required=True, help="model name")
+    tu.add_argument("--dataset", required=True, help="data file or folder")
+    tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    tu.add_argument("--output", required=True, help="output folder")
+    tu.add_argument("--space", help="YAML search space: key: {type: float|int|categorical, low, high, log, choices}")
+    tu.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed config overrides for every trial")
+    tu.set_defaults(func=cmd_tune)
+
+    pl = sub.add_parser("plot", help="figures of runs: embeddings (unit circle + angle density) or curves")
+    pl.add_argument("what", choices=["embeddings", "curves"])
+    pl.add_argument("--run", action="append", required=True, help="run directory (repeat for embeddings)")
+    pl.add_argument("--output", required=True, help="PNG file")
+    pl.add_argument("--max-points", type=int, default=2000, help="points per run and side (default 2000)")
+    pl.add_argument("--dataset", help="override the data path stored in the runs")
+    pl.set_defaults(func=cmd_plot)
+
+    rp = sub.add_parser("report", help="a Markdown/HTML report comparing runs",
+                        description="A table of test metrics and costs, training curves and embedding figures. "
+                        "PNGs are written beside the report; .html embeds them.")
+    rp.add_argument("runs", nargs="+", metavar="RUN_DIR")
+    rp.add_argument("--output", required=True, help="report.md or report.html")
+    rp.add_argument("--dataset", help="override the data path stored in the runs")
+    rp.set_defaults(func=cmd_report)
+
+
 # --------------------------------------------------------------------------- parser
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
@@ -140,6 +307,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", metavar="DIR", help="continue an interrupted run in DIR")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device (default from config: auto)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--track", choices=["tensorboard", "mlflow"],
+                   help="log config, loss terms and validation metrics per epoch: tensorboard (DIR/tb/) or "
+                   "mlflow (file store DIR/mlruns unless --track-uri); needs the extra of that name")
+    t.add_argument("--track-uri", help="tensorboard log folder or MLflow tracking URI (e.g. sqlite:///mlflow.db)")
     t.set_defaults(func=cmd_train)
 
     e = sub.add_parser("evaluate", help="re-evaluate a saved run on validation and test",
@@ -163,6 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--quick", action="store_true", help="even smaller, for tests")
     dm.add_argument("--models", nargs="*", help="subset of models to run")
     dm.set_defaults(func=cmd_demo)
+    add_serving_commands(sub)
     return p
 
 

@@ -117,6 +117,7 @@ class Config:
     patience: int = 20
     eval_every: int = 1
     device: str = "auto"  # cpu | cuda | auto
+    threads: int = 0  # CPU threads for torch (0 = torch's default)
     metric: str = "ndcg@20"
     ks: list[int] = field(default_factory=lambda: [10, 20, 40])
     max_train_seconds: float = 0.0  # 0 = no limit; otherwise stop (keeping the best checkpoint)

@@ -37,8 +37,11 @@ class Recommender(nn.Module):
         self.n_items = dataset.n_items
 
     @classmethod
-    def check_config(cls, cfg: Config) -> None:  # pragma: no cover - default accepts all
+    def check_config(cls, cfg: Config) -> None:
         """Raise ConfigError for incompatible settings."""
+        from contrastrec.models.ssl import check_ssl_config
+
+        check_ssl_config(cfg)
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (E-steps, schedule changes)."""

@@ -12,7 +12,6 @@ from contrastrec.augment.sequence import CL4SRecAugment
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.seq_base import SequentialModel
-from contrastrec.models.ssl import SSLBranch
 
 
 class CL4SRec(SequentialModel):
@@ -21,7 +20,6 @@ class CL4SRec(SequentialModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         self.augment = self.make_augment(cfg, dataset)
         self._gen = torch.Generator()
 
@@ -30,6 +28,7 @@ class CL4SRec(SequentialModel):
         return CL4SRecAugment(self.mask_token, a.crop_ratio, a.mask_ratio, a.reorder_ratio)
 
     def on_epoch_start(self, epoch: int) -> None:
+        super().on_epoch_start(epoch)
         self._gen.manual_seed(self.cfg.seed * 9973 + epoch)
 
     def views(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -56,6 +55,5 @@ class CL4SRec(SequentialModel):
             return {}
         v1, v2 = self.views(batch["seq"])
         z1, z2 = self.encode_last(v1), self.encode_last(v2)
-        labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
-        loss = self.ssl(z1, z2, labels=labels, positive_mask=self.false_negative_mask(batch))
+        loss = self.contrast(z1, z2, batch, positive_mask=self.false_negative_mask(batch))
         return {"ssl": self.cfg.ssl.weight * loss}

@@ -12,8 +12,7 @@ import torch
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.seq_base import SequentialModel
-from contrastrec.models.ssl import SSLBranch
-from contrastrec.training.batches import padded_tokens
+from contrastrec.training.batches import padded_tokens, trim_left_padding
 
 
 class DuoRec(SequentialModel):
@@ -22,7 +21,6 @@ class DuoRec(SequentialModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         full = padded_tokens(dataset.train, dataset.n_users, cfg.max_len + 1)
         seq, target = full[:, :-1], full[:, -1]
         ok = (seq > 0).any(1) & (target > 0)
@@ -38,6 +36,7 @@ class DuoRec(SequentialModel):
         self._gen = torch.Generator()
 
     def on_epoch_start(self, epoch: int) -> None:
+        super().on_epoch_start(epoch)
         self._gen.manual_seed(self.cfg.seed * 7777 + epoch)
 
     def same_target_sequences(self, users: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -55,10 +54,9 @@ class DuoRec(SequentialModel):
         target = batch["target"]
         z = hidden[:, -1, :]
         same = target.unsqueeze(0) == target.unsqueeze(1)
-        labels = target if self.cfg.ssl.loss == "supcon" else None
         z_unsup = self.encode_last(batch["seq"])
-        loss = self.ssl(z, z_unsup, labels=labels, positive_mask=same)
+        loss = self.contrast(z, z_unsup, batch, positive_mask=same)
         if self.cfg.seq.supervised_positives:
-            z_sup = self.encode_last(self.same_target_sequences(batch["users"], target))
-            loss = loss + self.ssl(z, z_sup, labels=labels, positive_mask=same)
+            z_sup = self.encode_last(trim_left_padding(self.same_target_sequences(batch["users"], target)))
+            loss = loss + self.contrast(z, z_sup, batch, positive_mask=same)
         return {"ssl": self.cfg.ssl.weight * loss}

@@ -14,6 +14,7 @@ from contrastrec.data.dataset import Dataset
 from contrastrec.graph import normalized_adjacency
 from contrastrec.losses import functional as LF
 from contrastrec.models.base import Recommender, ScoreFn
+from contrastrec.models.ssl import SSLBranch
 
 
 class GraphModel(Recommender):
@@ -27,6 +28,9 @@ class GraphModel(Recommender):
         self.loss_name = cfg.loss or "bpr"
         self.train_users = torch.from_numpy(dataset.train.users)
         self.train_items = torch.from_numpy(dataset.train.items)
+        self.user_pop = torch.bincount(self.train_users, minlength=self.n_users).float()
+        self.item_pop = torch.bincount(self.train_items, minlength=self.n_items).float()
+        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         if self.uses_graph and cfg.encoder in ("", "lightgcn"):
             from contrastrec.encoders.lightgcn import LightGCNEncoder
 
@@ -41,6 +45,7 @@ class GraphModel(Recommender):
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
         if cfg.loss not in ("", "bpr", "bce", "sampled_softmax"):
             raise ConfigError(f"loss={cfg.loss!r} is not available for graph models (bpr, bce, sampled_softmax)")
         if cfg.encoder not in ("", "mf", "lightgcn"):
@@ -69,8 +74,30 @@ class GraphModel(Recommender):
     def ssl_terms(self, batch, user_emb, item_emb) -> dict[str, torch.Tensor]:
         return {}
 
+    def node_contrast(self, users, items, u1, i1, u2, i2) -> torch.Tensor:
+        """The configured SSL loss between two views of the batch's users and items; explicit
+        negatives (``ssl.negatives``) come from the second view's whole user / item table."""
+        dev = u1.device
+        return (self.ssl(u1[users], u2[users], pool=u2, anchor_ids=users, pool_weights=self.user_pop)
+                + self.ssl(i1[items], i2[items], pool=i2, anchor_ids=items, pool_weights=self.item_pop))
+
+    def integrated_terms(self, batch) -> dict[str, torch.Tensor]:
+        """schema=integrated: one contrastive loss between users and their positive items is the
+        recommendation loss itself (other in-batch positives' items are negatives)."""
+        users, pos = batch["users"], batch["pos"]
+        user_emb, item_emb = self.embeddings()
+        same = pos.unsqueeze(0) == pos.unsqueeze(1)
+        rec = self.ssl(user_emb[users], item_emb[pos], positive_mask=same, pool=item_emb, anchor_ids=pos,
+                       pool_weights=self.item_pop)
+        terms = {"rec": rec}
+        if self.reg_weight > 0:
+            terms["reg"] = self.reg_loss(users, pos, batch["neg"])
+        return terms
+
     # ------------------------------------------------------------------ contract
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.cfg.schema == "integrated":
+            return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         user_emb, item_emb = self.embeddings()
         terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg])}

@@ -17,7 +17,6 @@ from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.clustering import kmeans
 from contrastrec.models.graph_base import GraphModel
-from contrastrec.models.ssl import SSLBranch
 
 
 class NCL(GraphModel):
@@ -28,7 +27,6 @@ class NCL(GraphModel):
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
         g = cfg.graph
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         self.hyper = g.hyper_layers
         self.user_proto: tuple[torch.Tensor, torch.Tensor] | None = None
         self.item_proto: tuple[torch.Tensor, torch.Tensor] | None = None
@@ -51,6 +49,7 @@ class NCL(GraphModel):
     def on_epoch_start(self, epoch: int) -> None:
         """E-step: k-means prototypes of the current layer-0 embeddings (after the warm-up)."""
         self._epoch = epoch
+        self.ssl.reseed(self.cfg.seed * 31 + epoch)
         if epoch < self.cfg.graph.warmup_epochs:
             return
         u0, i0 = self.encoder.layer0()
@@ -61,6 +60,8 @@ class NCL(GraphModel):
         self.item_proto = (F.normalize(ic, dim=1), ia)
 
     def loss_terms(self, batch):
+        if self.cfg.schema == "integrated":
+            return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         layers = self.encoder.propagate()
         user_emb, item_emb = self.encoder.split(torch.stack(layers, 0).mean(0))
@@ -73,7 +74,8 @@ class NCL(GraphModel):
         uu, ii = torch.unique(users), torch.unique(pos)
         u0, i0 = self.encoder.split(layers[0])
         un, inb = self.encoder.split(layers[2 * self.hyper])
-        struct = self.ssl(un[uu], u0[uu]) + g.alpha * self.ssl(inb[ii], i0[ii])
+        struct = (self.ssl(un[uu], u0[uu], pool=u0, anchor_ids=uu, pool_weights=self.user_pop)
+                  + g.alpha * self.ssl(inb[ii], i0[ii], pool=i0, anchor_ids=ii, pool_weights=self.item_pop))
         terms["ssl_struct"] = g.struct_weight * struct
         if self.user_proto is not None and self._epoch >= g.warmup_epochs:
             terms["ssl_proto"] = g.proto_weight * (self._proto(u0[uu], self.user_proto, uu)

@@ -15,6 +15,7 @@ from contrastrec.data.dataset import Dataset
 from contrastrec.encoders import SEQUENCE_ENCODERS, make_sequence_encoder
 from contrastrec.losses import functional as LF
 from contrastrec.models.base import Recommender, ScoreFn
+from contrastrec.models.ssl import SSLBranch
 from contrastrec.training.batches import trim_left_padding
 
 
@@ -36,9 +37,13 @@ class SequentialModel(Recommender):
             cfg.n_heads, cfg.dropout, cfg.attn_dropout,
         )
         self.mask_token = self.n_items + 1
+        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
+        pop = torch.bincount(torch.from_numpy(dataset.train.items), minlength=self.n_items).float()
+        self.token_pop = torch.cat([torch.zeros(1), pop, torch.zeros(1)])  # by token
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
+        super().check_config(cfg)
         if cfg.loss not in ("", "ce", "bce", "sampled_softmax"):
             raise ConfigError(f"loss={cfg.loss!r} is not available for sequential models (ce, bce, sampled_softmax)")
         if cfg.encoder not in ("",) + SEQUENCE_ENCODERS:
@@ -65,7 +70,29 @@ class SequentialModel(Recommender):
         return {}
 
     # ------------------------------------------------------------------ contract
+    def on_epoch_start(self, epoch: int) -> None:
+        self.ssl.reseed(self.cfg.seed * 31 + epoch)
+
+    def contrast(self, z1: torch.Tensor, z2: torch.Tensor, batch, positive_mask=None) -> torch.Tensor:
+        """The configured SSL loss between two views of the batch's sequences. SupCon's labels are
+        the target items; popularity negatives weight rows by their target's popularity."""
+        labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
+        return self.ssl(z1, z2, labels=labels, positive_mask=positive_mask,
+                        pool_weights=self.token_pop.to(z1.device)[batch["target"]])
+
+    def integrated_terms(self, batch) -> dict[str, torch.Tensor]:
+        """schema=integrated: the configured contrastive loss between each sequence representation
+        and its next item's embedding is the recommendation loss itself (in-batch softmax)."""
+        z = self.encode_last(batch["seq"])
+        target = batch["target"]
+        items = self.encoder.item_emb(target)
+        same = target.unsqueeze(0) == target.unsqueeze(1)
+        return {"rec": self.ssl(z, items, positive_mask=same, pool=self.encoder.item_weights(),
+                                anchor_ids=target - 1, pool_weights=self.token_pop.to(z.device)[1:-1])}
+
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        if self.cfg.schema == "integrated":
+            return self.integrated_terms(batch)
         hidden = self.encoder(batch["seq"])
         pos, neg = batch["pos"], batch.get("neg")
         if not getattr(self.encoder, "per_position", True):  # e.g. Caser: one output per sequence

@@ -13,7 +13,6 @@ from contrastrec.augment.graph import EdgeDropout, NodeDropout, RandomWalk
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.graph_base import GraphModel
-from contrastrec.models.ssl import SSLBranch
 
 
 class SGL(GraphModel):
@@ -23,7 +22,6 @@ class SGL(GraphModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         self.augment = self.AUGMENTS[cfg.sgl.augment](
             dataset.train.users, dataset.train.items, self.n_users, self.n_items, cfg.sgl.drop_ratio
         )
@@ -36,6 +34,7 @@ class SGL(GraphModel):
             raise ConfigError("sgl needs the lightgcn encoder (graph augmentations act on the graph)")
 
     def on_epoch_start(self, epoch: int) -> None:
+        self.ssl.reseed(self.cfg.seed * 31 + epoch)
         g = torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)
         dev = self.device
         self.views = [[a.to(dev) for a in self.augment(self.cfg.n_layers, generator=g)] for _ in range(2)]
@@ -46,5 +45,5 @@ class SGL(GraphModel):
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
         u1, i1 = self.encoder(adj=self.views[0])
         u2, i2 = self.encoder(adj=self.views[1])
-        loss = self.ssl(u1[users], u2[users]) + self.ssl(i1[items], i2[items])
+        loss = self.node_contrast(users, items, u1, i1, u2, i2)
         return {"ssl": self.cfg.ssl.weight * loss}

@@ -8,7 +8,6 @@ import torch
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.seq_base import SequentialModel
-from contrastrec.models.ssl import SSLBranch
 
 
 class SimCSE(SequentialModel):
@@ -17,12 +16,10 @@ class SimCSE(SequentialModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
 
     def ssl_terms(self, batch, hidden):
         if getattr(self, "phase", "joint") == "finetune":
             return {}
         z1 = hidden[:, -1, :]  # the recommendation pass is the first dropout view
         z2 = self.encode_last(batch["seq"])  # a second pass: another dropout mask
-        labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
-        return {"ssl": self.cfg.ssl.weight * self.ssl(z1, z2, labels=labels)}
+        return {"ssl": self.cfg.ssl.weight * self.contrast(z1, z2, batch)}

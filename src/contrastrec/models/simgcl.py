@@ -13,7 +13,6 @@ from contrastrec.augment.embedding import perturb
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.graph_base import GraphModel
-from contrastrec.models.ssl import SSLBranch
 
 
 class SimGCL(GraphModel):
@@ -22,7 +21,6 @@ class SimGCL(GraphModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         self.eps = cfg.graph.eps
 
     @classmethod
@@ -32,6 +30,9 @@ class SimGCL(GraphModel):
             raise ConfigError(f"{cls.__name__.lower()} needs the lightgcn encoder")
         if cfg.graph.eps < 0:
             raise ConfigError("graph.eps must be >= 0")
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.ssl.reseed(self.cfg.seed * 31 + epoch)
 
     def _noise(self, x: torch.Tensor) -> torch.Tensor:
         return perturb(x, self.eps, training=self.training)
@@ -45,5 +46,5 @@ class SimGCL(GraphModel):
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
         u1, i1 = self.encoder(perturb=self._noise, include_layer0=False)
         u2, i2 = self.encoder(perturb=self._noise, include_layer0=False)
-        loss = self.ssl(u1[users], u2[users]) + self.ssl(i1[items], i2[items])
+        loss = self.node_contrast(users, items, u1, i1, u2, i2)
         return {"ssl": self.cfg.ssl.weight * loss}

@@ -1,18 +1,48 @@
-"""The contrastive branch g(·) + L_ssl shared by every model: a projection head and one SSL loss,
-both chosen by configuration (``ssl.head``, ``ssl.loss``, ``ssl.temperature``, ...).
+"""The contrastive branch g(·) + L_ssl shared by every model: a projection head, one SSL loss and
+a negative-sampling strategy, all chosen by configuration (``ssl.head``, ``ssl.loss``,
+``ssl.temperature``, ``ssl.negatives``, ...).
 
-``SSLBranch(q, k, labels=None, positive_mask=None)`` returns the *unweighted* loss (mean over
-anchors); models multiply by ``ssl.weight`` (λ). Explicit negatives (``ssl.negatives`` other than
-``in_batch``) are drawn by the model from the node/item table and passed as ``negatives``.
+``SSLBranch(q, k, ...)`` returns the *unweighted* loss (mean over anchors); models multiply by
+``ssl.weight`` (λ).
+
+Negatives (``ssl.negatives``), drawn from a *pool* of keys (default: the batch's keys; graph models
+pass the whole user or item table of the second view):
+
+* ``in_batch``: the other keys of the batch (the loss's own in-batch form);
+* ``uniform``: ``ssl.n_negatives`` keys drawn uniformly from the pool;
+* ``popularity``: drawn with probability ∝ weight^``ssl.popularity_alpha`` (e.g. item popularity);
+* ``hard``: the embedding-based-retrieval recipe (Huang et al., KDD 2020): rank the pool by
+  similarity to the anchor with the current model, skip the ``ssl.hard_skip_top`` most similar
+  (likely false negatives), sample from the following ``ssl.hard_band`` ranks, and mix hard and
+  uniform ("easy") negatives with ``ssl.hard_ratio`` hard. Mined afresh at every step.
+
+The anchor itself never serves as its own negative (masked out of the loss).
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from contrastrec.config import SSLConfig
+from contrastrec.config import Config, ConfigError, SSLConfig
 from contrastrec.heads import make_head
 from contrastrec.losses import make_ssl_loss
+
+EXPLICIT_NEGATIVE_LOSSES = ("infonce", "triplet")
+
+
+def check_ssl_config(cfg: Config) -> None:
+    """Refuse incompatible SSL combinations at configuration time."""
+    s = cfg.ssl
+    if s.negatives != "in_batch" and s.loss not in EXPLICIT_NEGATIVE_LOSSES:
+        raise ConfigError(
+            f"ssl.negatives={s.negatives} draws explicit negatives, which ssl.loss={s.loss} does not take "
+            f"(it defines its negatives in-batch); use ssl.negatives=in_batch or ssl.loss in "
+            f"{', '.join(EXPLICIT_NEGATIVE_LOSSES)}"
+        )
+    if s.negatives != "in_batch" and s.n_negatives <= 0:
+        raise ConfigError("ssl.n_negatives must be positive")
+    if not 0 <= s.hard_ratio <= 1:
+        raise ConfigError(f"ssl.hard_ratio must be in [0, 1], got {s.hard_ratio}")
 
 
 class SSLBranch(nn.Module):
@@ -24,7 +54,71 @@ class SSLBranch(nn.Module):
             cfg.loss, temperature=cfg.temperature, tau_plus=cfg.tau_plus, beta=cfg.beta,
             similarity=cfg.similarity, margin=cfg.margin,
         )
+        self.generator = torch.Generator()
 
-    def forward(self, q: torch.Tensor, k: torch.Tensor, labels: torch.Tensor | None = None,
-                positive_mask: torch.Tensor | None = None) -> torch.Tensor:
-        return self.loss(self.head(q), self.head(k), labels=labels, positive_mask=positive_mask)
+    def reseed(self, seed: int) -> None:
+        self.generator.manual_seed(seed)
+
+    def forward(
+        self,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        labels: torch.Tensor | None = None,
+        positive_mask: torch.Tensor | None = None,
+        pool: torch.Tensor | None = None,
+        anchor_ids: torch.Tensor | None = None,
+        pool_weights: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """q, k: ``[B, D]`` positive pairs. ``pool [P, D]``: candidate negatives (default ``k``),
+        ``anchor_ids [B]``: each anchor's row in the pool (excluded from its negatives; default
+        ``arange(B)`` when the pool is ``k``), ``pool_weights [P]``: popularity of the pool rows."""
+        qh, kh = self.head(q), self.head(k)
+        if self.cfg.negatives == "in_batch":
+            return self.loss(qh, kh, labels=labels, positive_mask=positive_mask)
+        batch_pool = pool is None
+        if batch_pool:
+            pool, ph, anchor_ids = k, kh, torch.arange(k.shape[0], device=k.device)
+        else:
+            ph = self.head(pool)
+        idx = self.sample(qh, ph, anchor_ids, pool_weights)
+        negatives = ph[idx]  # [B, n, D]
+        if self.cfg.loss == "triplet":
+            return self.loss(qh, kh, negatives=negatives)
+        own = idx == anchor_ids.unsqueeze(1) if anchor_ids is not None else torch.zeros_like(idx, dtype=torch.bool)
+        if batch_pool and positive_mask is not None:  # in-batch false negatives stay excluded
+            own = own | positive_mask.gather(1, idx)
+        if batch_pool and labels is not None:
+            own = own | (labels[idx] == labels.unsqueeze(1))
+        return self.loss(qh, kh, positive_mask=own, negatives=negatives)
+
+    @torch.no_grad()
+    def sample(self, qh: torch.Tensor, ph: torch.Tensor, anchor_ids: torch.Tensor | None,
+               pool_weights: torch.Tensor | None) -> torch.Tensor:
+        """Indices ``[B, n]`` into the pool."""
+        b, p, n = qh.shape[0], ph.shape[0], self.cfg.n_negatives
+        dev = qh.device
+        g = self.generator
+
+        def uniform(rows: int, cols: int) -> torch.Tensor:
+            return torch.randint(0, p, (rows, cols), generator=g).to(dev)
+
+        kind = self.cfg.negatives
+        if kind == "uniform":
+            return uniform(b, n)
+        if kind == "popularity":
+            w = torch.ones(p) if pool_weights is None else pool_weights.detach().float().cpu().clamp_min(0)
+            w = w.pow(self.cfg.popularity_alpha)
+            if float(w.sum()) <= 0:
+                w = torch.ones(p)
+            return torch.multinomial(w, b * n, replacement=True, generator=g).view(b, n).to(dev)
+        # hard: skip the top ranks, sample from the band after them, mix with easy negatives
+        n_hard = int(round(n * self.cfg.hard_ratio))
+        skip = min(self.cfg.hard_skip_top, max(p - 2, 0))
+        band = max(1, min(self.cfg.hard_band, p - skip))
+        sim = qh.detach() @ ph.detach().t()
+        if anchor_ids is not None:
+            sim[torch.arange(b, device=dev), anchor_ids] = float("-inf")
+        top = torch.topk(sim, min(skip + band, p), dim=1).indices[:, skip:]
+        pick = torch.randint(0, top.shape[1], (b, n_hard), generator=g).to(dev)
+        hard = top.gather(1, pick)
+        return torch.cat([hard, uniform(b, n - n_hard)], dim=1)

@@ -10,7 +10,6 @@ from contrastrec.augment.embedding import perturb
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.graph_base import GraphModel
-from contrastrec.models.ssl import SSLBranch
 
 
 class XSimGCL(GraphModel):
@@ -19,7 +18,6 @@ class XSimGCL(GraphModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         self.eps, self.layer_cl = cfg.graph.eps, cfg.graph.layer_cl
 
     @classmethod
@@ -39,7 +37,12 @@ class XSimGCL(GraphModel):
     def embeddings(self):
         return self.encoder.split(self._pass()[0])
 
+    def on_epoch_start(self, epoch: int) -> None:
+        self.ssl.reseed(self.cfg.seed * 31 + epoch)
+
     def loss_terms(self, batch):
+        if self.cfg.schema == "integrated":
+            return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         final, cl = self._pass()
         user_emb, item_emb = self.encoder.split(final)
@@ -49,6 +52,6 @@ class XSimGCL(GraphModel):
         if getattr(self, "phase", "joint") != "finetune":
             uu, ii = torch.unique(users), torch.unique(pos)
             cu, ci = self.encoder.split(cl)
-            loss = self.ssl(user_emb[uu], cu[uu]) + self.ssl(item_emb[ii], ci[ii])
+            loss = self.node_contrast(uu, ii, user_emb, item_emb, cu, ci)
             terms["ssl"] = self.cfg.ssl.weight * loss
         return terms

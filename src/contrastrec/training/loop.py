@@ -147,8 +147,16 @@ def fit(
     resume: bool = False,
     progress: bool = True,
     log: Callable[[str], None] = print,
+    tracker: Any = None,
+    evaluate_test: bool = True,
 ) -> dict[str, Any]:
-    """Train with validation-based model selection, test once, write ``output/results.json``."""
+    """Train with validation-based model selection, test once, write ``output/results.json``.
+
+    ``tracker`` (optional, see :mod:`contrastrec.tracking`): gets the flattened config
+    (``log_params``), every epoch's loss terms and validation metrics (``log_metrics``, step =
+    epoch) and the test metrics; the caller closes it. ``evaluate_test=False`` skips the test
+    evaluation (hyper-parameter search): results.json then has no ``"test"``.
+    """
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     state = RunState()
@@ -162,6 +170,8 @@ def fit(
         log(f"resuming {out} at epoch {state.epoch}")
 
     device = resolve_device(cfg.device)
+    if cfg.threads > 0:
+        torch.set_num_threads(cfg.threads)
     seed_everything(cfg.seed)
     model = build_model(cfg, dataset).to(device)
     batches = make_batches(model, cfg, dataset)
@@ -188,6 +198,10 @@ def fit(
         for note in dataset.notes:
             log(f"note: {note}")
 
+    if tracker is not None:
+        from contrastrec.tracking import flatten
+
+        tracker.log_params(flatten(cfg.to_dict()))
     metric_name = cfg.metric.lower()
     parse_metric(metric_name)
     valid_eval = FullRankingEvaluator(dataset, "valid", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
@@ -262,6 +276,10 @@ def fit(
         state.history.append(record)
         with open(log_path, "a") as f:
             f.write(json.dumps(record) + "\n")
+        if tracker is not None:
+            from contrastrec.tracking import epoch_metrics
+
+            tracker.log_metrics(epoch_metrics(record), step=epoch)
         epoch += 1
         state.epoch = epoch
         if time.time() > deadline:
@@ -284,16 +302,22 @@ def fit(
         state.best_epoch = 0
         save_checkpoint(out / "best.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model), "epoch": 0})
     valid_metrics = evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
-    test_eval = FullRankingEvaluator(dataset, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
-    te = time.time()
-    test_metrics = evaluate_model(model, dataset, "test", test_eval, cfg.max_len)
-    eval_seconds = time.time() - te
+    test_metrics, eval_seconds = None, 0.0
+    if evaluate_test:
+        test_eval = FullRankingEvaluator(dataset, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
+        te = time.time()
+        test_metrics = evaluate_model(model, dataset, "test", test_eval, cfg.max_len)
+        eval_seconds = time.time() - te
+        if tracker is not None:
+            from contrastrec.tracking import metric_name as _tname
+
+            tracker.log_metrics({_tname(f"test/{k}"): v for k, v in test_metrics.items()}, step=state.best_epoch)
 
     results = {
         "model": cfg.model,
         "dataset": dataset.name,
         "valid": valid_metrics,
-        "test": test_metrics,
+        **({"test": test_metrics} if evaluate_test else {}),
         "best_epoch": state.best_epoch,
         "epochs": state.epochs_run,
         "train_seconds": round(state.train_seconds, 3),

@@ -1,0 +1,185 @@
+"""Export a trained run's embeddings keyed by raw ids, and the sequence encoder.
+
+``export_run(run_dir, output, format)`` writes into ``output/``:
+
+* ``parquet``: ``users.parquet`` / ``items.parquet`` with columns ``id`` (string, raw id) and
+  ``embedding`` (fixed-size list of float32);
+* ``npy``: ``users.npy`` / ``items.npy`` (float32 ``[n, d]``) with ``users_ids.json`` /
+  ``items_ids.json`` (raw ids, row order);
+* ``metadata.json``: model, dimension, normalization (none: score = inner product), run id
+  (directory name + commit), data set, and how the user vectors were made;
+* sequential models only: ``encoder.pt`` (config + encoder ``state_dict`` + item ids), so
+  :func:`load_encoder` can encode a new history of raw item ids.
+
+Graph models export their final user/item embeddings. Sequential models export the item
+embedding table and, per user, the encoder output for the *test-time history* (train + valid
+items, the last ``max_len``): the history of the offline test evaluation, without the test item.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from contrastrec.training.checkpoint import atomic_write_bytes, atomic_write_json
+
+FORMATS = ("parquet", "npy")
+
+
+class HistoryEncoder:
+    """Encode histories of raw item ids with a sequence encoder: ``enc([["a", "b"], ["c"]])``
+    returns float32 ``[B, D]`` user vectors; score an item with ``vector @ item_embedding``."""
+
+    def __init__(self, encoder: torch.nn.Module, item_ids: Sequence[str], max_len: int):
+        self.encoder = encoder.eval()
+        self.item_ids = list(item_ids)
+        self.index = {r: i for i, r in enumerate(self.item_ids)}
+        self.max_len = max_len
+
+    def indices(self, history: Sequence[Any]) -> np.ndarray:
+        """Raw ids -> item indices; ``KeyError`` naming the first unknown id."""
+        out = []
+        for raw in history:
+            i = self.index.get(str(raw))
+            if i is None:
+                raise KeyError(f"unknown item {str(raw)!r}")
+            out.append(i)
+        return np.asarray(out, dtype=np.int64)
+
+    @torch.no_grad()
+    def encode_indices(self, histories: Sequence[np.ndarray]) -> np.ndarray:
+        """Item-index histories (oldest first; only the last ``max_len`` are used) -> ``[B, D]``."""
+        if any(len(h) == 0 for h in histories):
+            raise ValueError("cannot encode an empty history")
+        width = min(self.max_len, max(len(h) for h in histories))
+        tokens = torch.zeros(len(histories), width, dtype=torch.long)
+        for r, h in enumerate(histories):
+            h = np.asarray(h[-width:], dtype=np.int64) + 1
+            tokens[r, width - len(h):] = torch.from_numpy(h)
+        return self.encoder(tokens)[:, -1, :].float().numpy()
+
+    def __call__(self, histories: Sequence[Sequence[Any]]) -> np.ndarray:
+        return self.encode_indices([self.indices(h) for h in histories])
+
+
+def encoder_of(run) -> HistoryEncoder:
+    """The :class:`HistoryEncoder` of a loaded sequential run."""
+    return HistoryEncoder(run.model.encoder, run.dataset.item_map.raw_ids, run.cfg.max_len)
+
+
+def save_encoder(run, path: str | Path) -> None:
+    """Write ``encoder.pt``: config, encoder name and ``state_dict``, item ids (row order)."""
+    cfg = run.cfg
+    state = {
+        "config": cfg.to_dict(),
+        "encoder_name": cfg.encoder or "sasrec",
+        "n_items": run.dataset.n_items,
+        "item_ids": run.dataset.item_map.raw_ids,
+        "encoder": {k: v.detach().cpu() for k, v in run.model.encoder.state_dict().items()},
+    }
+    atomic_write_bytes(path, lambda f: torch.save(state, f))
+
+
+def load_encoder(path: str | Path) -> HistoryEncoder:
+    """Rebuild the encoder saved by :func:`export_run` (a file ``encoder.pt`` or its folder)."""
+    from contrastrec.config import config_from_dict
+    from contrastrec.encoders import make_sequence_encoder
+    from contrastrec.training.checkpoint import load_checkpoint
+
+    p = Path(path)
+    p = p / "encoder.pt" if p.is_dir() else p
+    ck = load_checkpoint(p)
+    cfg = config_from_dict(ck["config"])
+    enc = make_sequence_encoder(ck["encoder_name"], ck["n_items"], cfg.embedding_dim, cfg.max_len,
+                                cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.attn_dropout)
+    enc.load_state_dict(ck["encoder"])
+    return HistoryEncoder(enc, ck["item_ids"], cfg.max_len)
+
+
+def _write_table(path: Path, ids: list[str], emb: np.ndarray, fmt: str) -> list[str]:
+    if fmt == "parquet":
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        col = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1), pa.float32()), emb.shape[1])
+        pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "embedding": col}), path.with_suffix(".parquet"))
+        return [path.with_suffix(".parquet").name]
+    np.save(path.with_suffix(".npy"), emb)
+    ids_path = path.parent / f"{path.name}_ids.json"
+    ids_path.write_text(json.dumps(ids))
+    return [path.with_suffix(".npy").name, ids_path.name]
+
+
+def export_run(run_dir: str | Path, output: str | Path, format: str = "parquet",
+               dataset: str | Path | None = None) -> dict[str, Any]:
+    """Export the run in ``run_dir`` to the folder ``output``; returns the metadata written."""
+    from contrastrec import __version__
+    from contrastrec.serving.run import load_run
+
+    if format not in FORMATS:
+        raise ValueError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
+    run = load_run(run_dir, dataset)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    users, items = run.embeddings("test")
+    files = _write_table(out / "users", run.dataset.user_map.raw_ids, users, format)
+    files += _write_table(out / "items", run.dataset.item_map.raw_ids, items, format)
+    if run.sequential:
+        save_encoder(run, out / "encoder.pt")
+        files.append("encoder.pt")
+        how = (f"sequential model: user vector = encoder output at the last position of the user's "
+               f"test-time history (train + valid items, last max_len={run.cfg.max_len}); the test item "
+               "is not included. encoder.pt + contrastrec.export.load_encoder encode new histories.")
+    else:
+        how = "graph model: the final user embeddings of the recommendation branch (trained on train)."
+    meta = {
+        "model": run.cfg.model,
+        "dimension": int(items.shape[1]),
+        "normalization": "none",
+        "score": "inner product: score(user, item) = dot(user_embedding, item_embedding); "
+                 "vectors are not normalized, so cosine similarity would rank differently",
+        "users": how,
+        "run": {"id": run.run_id, "dir": run.name, "commit": run.commit, "path": str(run.path.resolve()),
+                "best_epoch": run.results.get("best_epoch")},
+        "dataset": {"name": run.dataset.name, "path": str(dataset or run.cfg.dataset),
+                    "n_users": run.dataset.n_users, "n_items": run.dataset.n_items},
+        "format": format,
+        "files": files,
+        "contrastrec_version": __version__,
+    }
+    atomic_write_json(out / "metadata.json", meta)
+    return meta
+
+
+@dataclass
+class Exported:
+    """Embeddings read back from an export folder."""
+
+    user_ids: list[str]
+    users: np.ndarray
+    item_ids: list[str]
+    items: np.ndarray
+    metadata: dict[str, Any]
+
+
+def read_export(path: str | Path) -> Exported:
+    """Read an export folder written by :func:`export_run` (either format)."""
+    p = Path(path)
+    meta = json.loads((p / "metadata.json").read_text())
+
+    def read(name: str) -> tuple[list[str], np.ndarray]:
+        if meta["format"] == "parquet":
+            import pyarrow.parquet as pq
+
+            t = pq.read_table(p / f"{name}.parquet")
+            emb = t.column("embedding").combine_chunks()
+            return t.column("id").to_pylist(), emb.flatten().to_numpy().reshape(len(t), meta["dimension"])
+        return json.loads((p / f"{name}_ids.json").read_text()), np.load(p / f"{name}.npy")
+
+    uids, u = read("users")
+    iids, i = read("items")
+    return Exported(uids, u, iids, i, meta)

@@ -1,0 +1,111 @@
+"""Comparison report of trained runs (``contrastrec report RUN... --output report.md|.html``).
+
+One table (model, data set, test metrics, best epoch, epochs, seconds/epoch, train seconds, peak
+memory, alignment/uniformity when ``results.json`` has them), then each run's training curves
+and one figure with every run's embedding distribution. PNG files are written beside the
+report (``<stem>-curves-<run>.png``, ``<stem>-embeddings.png``); Markdown links them relatively,
+HTML embeds them (base64) so the file stands alone.
+"""
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+_FIXED = [("model", "model"), ("dataset", "dataset")]
+_TAIL = [("best_epoch", "best epoch"), ("epochs", "epochs"), ("seconds_per_epoch", "s/epoch"),
+         ("train_seconds", "train s"), ("peak_memory_mb", "peak MB"), ("alignment", "alignment"),
+         ("uniformity", "uniformity")]
+
+
+def _metric_order(name: str) -> tuple:
+    base, _, k = name.partition("@")
+    return (base, int(k) if k.isdigit() else 0)
+
+
+def collect(runs: Sequence[str | Path]) -> list[dict[str, Any]]:
+    """One flat row per run from its ``results.json`` (test metrics as ``test <metric>``)."""
+    rows = []
+    for run in runs:
+        path = Path(run) / "results.json"
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no results (is {run} a finished run?)")
+        r = json.loads(path.read_text())
+        emb = r.get("embedding") or {}
+        row = {"run": Path(run).resolve().name, **{k: r.get(k) for k, _ in _FIXED + _TAIL}}
+        row["alignment"], row["uniformity"] = emb.get("alignment"), emb.get("uniformity")
+        row.update({f"test {m}": v for m, v in (r.get("test") or {}).items()})
+        rows.append(row)
+    return rows
+
+
+def columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    metrics = sorted({k for r in rows for k in r if k.startswith("test ")}, key=lambda k: _metric_order(k[5:]))
+    cols = [("run", "run")] + _FIXED + [(m, m) for m in metrics] + _TAIL
+    return [(k, h) for k, h in cols if any(r.get(k) is not None for r in rows)]
+
+
+def _cell(v: Any) -> str:
+    if v is None:
+        return ""
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 100 else f"{v:.1f}"
+    return str(v)
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
+
+
+def make_figures(runs: Sequence[str | Path], out_dir: Path, stem: str, dataset: str | None = None,
+                 warn: Callable[[str], None] = print) -> tuple[list[tuple[str, Path]], Path | None]:
+    """Write the PNGs; returns ``([(run name, curves.png)], embeddings.png or None)``."""
+    from contrastrec.plots import plot_curves, plot_embeddings
+
+    curves = []
+    for i, run in enumerate(runs):
+        name = Path(run).resolve().name
+        try:
+            curves.append((name, plot_curves(run, out_dir / f"{stem}-curves-{i}-{_slug(name)}.png")))
+        except FileNotFoundError as e:
+            warn(f"note: no curves for {name} ({e})")
+    try:
+        emb = plot_embeddings(runs, out_dir / f"{stem}-embeddings.png", dataset=dataset)
+    except Exception as e:  # e.g. the data set is not reachable: the table is still useful
+        warn(f"note: no embedding figure ({type(e).__name__}: {e})")
+        emb = None
+    return curves, emb
+
+
+def write_report(runs: Sequence[str | Path], output: str | Path, dataset: str | None = None,
+                 warn: Callable[[str], None] = print) -> Path:
+    """Write ``output`` (.md, or .html when it ends with .html) and its figures."""
+    out = Path(output)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    rows = collect(runs)
+    cols = columns(rows)
+    curves, emb = make_figures(runs, out.parent, out.stem, dataset, warn)
+    figures = [(f"training curves: {n}", p) for n, p in curves] + ([("embeddings", emb)] if emb else [])
+    title = "contrastrec report"
+    if out.suffix.lower() == ".html":
+        head = "".join(f"<th>{html.escape(h)}</th>" for _, h in cols)
+        body = "".join("<tr>" + "".join(f"<td>{html.escape(_cell(r.get(k)))}</td>" for k, _ in cols) + "</tr>"
+                       for r in rows)
+        imgs = "".join(
+            f"<h3>{html.escape(cap)}</h3><img alt='{html.escape(cap)}' "
+            f"src='data:image/png;base64,{base64.b64encode(p.read_bytes()).decode()}'/>" for cap, p in figures)
+        text = (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
+                "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+                "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}</style>"
+                f"</head><body><h1>{title}</h1><table><tr>{head}</tr>{body}</table>{imgs}</body></html>\n")
+    else:
+        lines = [f"# {title}", "", "| " + " | ".join(h for _, h in cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(_cell(r.get(k)) for k, _ in cols) + " |" for r in rows]
+        for cap, p in figures:
+            lines += ["", f"## {cap}", "", f"![{cap}]({p.name})"]
+        text = "\n".join(lines) + "\n"
+    out.write_text(text)
+    return out

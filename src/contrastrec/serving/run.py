@@ -1,0 +1,110 @@
+"""Load a trained run directory back into memory: config, data split, model (CPU, eval mode).
+
+A run directory (see :mod:`contrastrec.training.loop`) holds ``best.pt`` (config + weights),
+``id_maps.json``, ``dataset.json`` and ``results.json``. The data split is rebuilt from the data
+path stored in the config (or ``dataset=``), and checked against ``id_maps.json`` so that raw
+ids keep meaning the same rows.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from contrastrec.config import Config, config_from_dict
+from contrastrec.data import DataError, Dataset, load_dataset
+from contrastrec.data.dataset import Split
+from contrastrec.training.batches import padded_histories
+from contrastrec.training.checkpoint import load_checkpoint
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return {}
+
+
+@dataclass
+class LoadedRun:
+    """A run rebuilt for inference."""
+
+    path: Path
+    cfg: Config
+    dataset: Dataset
+    model: torch.nn.Module
+    results: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.path.resolve().name
+
+    @property
+    def sequential(self) -> bool:
+        return bool(getattr(self.model, "sequential", False))
+
+    @property
+    def commit(self) -> str:
+        if self.results.get("commit"):
+            return str(self.results["commit"])
+        from contrastrec.training.loop import git_commit
+
+        return git_commit()
+
+    @property
+    def run_id(self) -> str:
+        """``<directory name>@<commit>``."""
+        return f"{self.name}@{self.commit}"
+
+    def known_items(self) -> Split:
+        """Every interaction the data set knows: train + valid + test, per user in order."""
+        return Split.concat(self.dataset.history("test"), self.dataset.test)
+
+    def seen_csr(self) -> sp.csr_matrix:
+        """Binary user x item matrix of :meth:`known_items` (what serving excludes by default)."""
+        return self.known_items().csr(self.dataset.n_users, self.dataset.n_items)
+
+    @torch.no_grad()
+    def embeddings(self, history: str = "test") -> tuple[np.ndarray, np.ndarray]:
+        """``(user_emb, item_emb)`` as float32 arrays; score = inner product.
+
+        Sequential models encode each user's history: ``"test"`` = train + valid (the history
+        of the offline test evaluation), ``"all"`` = train + valid + test.
+        """
+        hist = None
+        if self.sequential:
+            split = self.dataset.history("test") if history == "test" else self.known_items()
+            hist = padded_histories(split, self.dataset.n_users, self.cfg.max_len)
+        u, i = self.model.export_embeddings(hist)
+        return u.float().cpu().numpy(), i.float().cpu().numpy()
+
+
+def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> LoadedRun:
+    """Rebuild the run in ``run_dir`` on CPU from ``best.pt`` and its data set."""
+    run = Path(run_dir)
+    if not (run / "best.pt").exists():
+        raise FileNotFoundError(f"{run}: not a run directory (no best.pt)")
+    ck = load_checkpoint(run / "best.pt")
+    cfg = config_from_dict(ck["config"])
+    cfg.device = "cpu"
+    path = dataset or cfg.dataset or _read_json(run / "dataset.json").get("path")
+    if not path:
+        raise DataError("the run stores no data set path; pass --dataset PATH", run)
+    ds = load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed,
+                      k_core=cfg.k_core, unseen_users=cfg.unseen_users)
+    if (run / "id_maps.json").exists():
+        users, items = Dataset.load_id_maps(run / "id_maps.json")
+        if users != ds.user_map or items != ds.item_map:
+            raise DataError(f"the data at {path} does not match the run's id_maps.json "
+                            "(different users or items); pass the run's data set with --dataset", run)
+    from contrastrec.training.loop import build_model
+
+    model = build_model(cfg, ds)
+    model.load_state_dict(ck["model"])
+    model.eval()
+    return LoadedRun(run, cfg, ds, model, _read_json(run / "results.json"))

@@ -1,0 +1,224 @@
+"""Hyper-parameter search with Optuna (``contrastrec tune``), selected on validation only.
+
+* sampler: TPE seeded with the config's ``seed``; pruner: ``MedianPruner`` on the per-epoch
+  validation metric (``cfg.metric``), reported from :func:`~contrastrec.training.loop.fit`
+  through its ``tracker`` hook (:class:`PruningReporter` raises ``optuna.TrialPruned``);
+* every trial is a full run in ``DIR/trials/NNN`` trained with ``evaluate_test=False``;
+* the best trial (highest validation metric) is copied to ``DIR/best`` and evaluated on the test
+  set exactly once: ``DIR/best/results.json`` gains ``"test"`` and ``"tuning"``;
+* ``DIR/trials.csv`` and ``DIR/trials.md`` list every trial.
+
+A search space maps config keys to distributions (the ``--space`` YAML format)::
+
+    lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
+    embedding_dim: {type: categorical, choices: [32, 64, 128]}
+    n_layers: {type: int, low: 1, high: 4}
+
+Without ``--space`` the model's default space (:data:`SPACES`) is used.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable
+
+from contrastrec.config import ConfigError, build_config, load_yaml, model_class, valid_keys
+
+Space = dict[str, dict[str, Any]]
+
+
+def _f(low: float, high: float, log: bool = False) -> dict[str, Any]:
+    return {"type": "float", "low": low, "high": high, "log": log}
+
+
+_GRAPH: Space = {"lr": _f(1e-4, 1e-2, True), "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
+                 "reg_weight": _f(1e-6, 1e-2, True)}
+_SEQ: Space = {"lr": _f(1e-4, 1e-2, True), "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
+               "dropout": _f(0.0, 0.5), "attn_dropout": _f(0.0, 0.5)}
+_SSL: Space = {"ssl.weight": _f(1e-3, 1.0, True), "ssl.temperature": _f(0.05, 1.0, True)}
+
+SPACES: dict[str, Space] = {
+    "pop": {},
+    "mf": _GRAPH,
+    "lightgcn": {**_GRAPH, "n_layers": {"type": "int", "low": 1, "high": 4}},
+    "sgl": {**_GRAPH, **_SSL, "sgl.drop_ratio": _f(0.05, 0.5)},
+    "simgcl": {**_GRAPH, **_SSL, "graph.eps": _f(0.01, 0.5, True)},
+    "xsimgcl": {**_GRAPH, **_SSL, "graph.eps": _f(0.01, 0.5, True)},
+    "ncl": {**_GRAPH, "ssl.temperature": _f(0.05, 1.0, True), "graph.struct_weight": _f(1e-6, 1e-3, True),
+            "graph.proto_weight": _f(1e-6, 1e-3, True)},
+    "directau": {"lr": _f(1e-4, 1e-2, True), "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
+                 "graph.gamma": _f(0.2, 5.0, True), "weight_decay": _f(1e-8, 1e-4, True)},
+    "sasrec": _SEQ,
+    "cl4srec": {**_SEQ, **_SSL},
+    "simcse": {**_SEQ, **_SSL},
+    "duorec": {**_SEQ, **_SSL},
+    "coserec": {**_SEQ, **_SSL},
+    "iclrec": {**_SEQ, **_SSL, "seq.intent_weight": _f(0.01, 1.0, True)},
+    "s3rec": {**_SEQ, "seq.mask_p": _f(0.1, 0.5)},
+}
+
+
+def default_space(model: str) -> Space:
+    """The model's default space; unknown (registered) models get their family's space."""
+    if model in SPACES:
+        return SPACES[model]
+    return _SEQ if getattr(model_class(model), "sequential", False) else _GRAPH
+
+
+def check_space(space: Space, source: str = "space") -> Space:
+    """Validate keys (config keys) and distributions; raise ConfigError naming the problem."""
+    keys = set(valid_keys())
+    for key, d in space.items():
+        if key not in keys:
+            raise ConfigError(f"{source}: unknown config key {key!r}")
+        if not isinstance(d, dict) or d.get("type") not in ("float", "int", "categorical"):
+            raise ConfigError(f"{source}: {key}: expected {{type: float|int|categorical, ...}}, got {d!r}")
+        if d["type"] == "categorical":
+            if not isinstance(d.get("choices"), list) or not d["choices"]:
+                raise ConfigError(f"{source}: {key}: categorical needs a non-empty list 'choices'")
+        elif "low" not in d or "high" not in d or not float(d["low"]) <= float(d["high"]):
+            raise ConfigError(f"{source}: {key}: {d['type']} needs low <= high")
+        elif d.get("log") and float(d["low"]) <= 0:
+            raise ConfigError(f"{source}: {key}: log scale needs low > 0")
+    return space
+
+
+def load_space(path: str | Path) -> Space:
+    return check_space(load_yaml(path), str(path))
+
+
+def suggest(trial, space: Space) -> dict[str, Any]:
+    """Draw one value per key from ``trial``."""
+    out: dict[str, Any] = {}
+    for key, d in space.items():
+        if d["type"] == "categorical":
+            out[key] = trial.suggest_categorical(key, d["choices"])
+        elif d["type"] == "int":
+            out[key] = trial.suggest_int(key, int(d["low"]), int(d["high"]), step=int(d.get("step", 1)),
+                                         log=bool(d.get("log", False)))
+        else:
+            out[key] = trial.suggest_float(key, float(d["low"]), float(d["high"]), step=d.get("step"),
+                                           log=bool(d.get("log", False)))
+    return out
+
+
+class PruningReporter:
+    """A ``fit`` tracker that reports the validation metric to an Optuna trial and prunes."""
+
+    def __init__(self, trial, metric: str):
+        from contrastrec.tracking import metric_name
+
+        self.trial, self.key = trial, metric_name(f"valid/{metric}")
+
+    def log_params(self, params: dict[str, Any]) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        import optuna
+
+        if self.key in metrics:
+            self.trial.report(metrics[self.key], step)
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at epoch {step}")
+
+    def close(self) -> None:
+        pass
+
+
+def _require_optuna():
+    try:
+        import optuna
+    except ImportError:
+        from contrastrec.tracking import MissingExtra
+
+        raise MissingExtra("contrastrec tune", "optuna", "tune") from None
+    return optuna
+
+
+def _write_tables(study, out: Path, metric: str) -> list[dict[str, Any]]:
+    rows = []
+    for t in study.trials:
+        rows.append({"trial": t.number, "state": t.state.name.lower(), f"valid_{metric}": t.value,
+                     "last_epoch": t.last_step, **t.params, **t.user_attrs,
+                     "seconds": round(t.duration.total_seconds(), 2) if t.duration else None})
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with open(out / "trials.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=cols)
+        w.writeheader()
+        w.writerows(rows)
+
+    def cell(v: Any) -> str:
+        return "" if v is None else (f"{v:.4g}" if isinstance(v, float) else str(v))
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in rows]
+    (out / "trials.md").write_text("\n".join(lines) + "\n")
+    return rows
+
+
+def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space: Space | None = None,
+         overrides: dict[str, Any] | None = None, n_startup_trials: int = 3, n_warmup_steps: int = 2,
+         log: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the search; returns ``{"best_trial", "params", "valid", "test", "output"}``."""
+    optuna = _require_optuna()
+    from contrastrec.data import load_dataset
+    from contrastrec.evaluation import FullRankingEvaluator
+    from contrastrec.training.checkpoint import atomic_write_json, load_checkpoint
+    from contrastrec.training.loop import TrainingError, build_model, evaluate_model, fit
+
+    base = {**(overrides or {}), "dataset": str(dataset)}
+    cfg0 = build_config(model, None, base)
+    space = check_space(space if space is not None else default_space(cfg0.model))
+    if not space:
+        raise ConfigError(f"model {cfg0.model!r} has no hyper-parameters to tune")
+    ds = load_dataset(cfg0.dataset, format=cfg0.format or None, split=cfg0.split, seed=cfg0.seed,
+                      k_core=cfg0.k_core, unseen_users=cfg0.unseen_users)
+    out = Path(output)
+    out.mkdir(parents=True, exist_ok=True)
+    metric = cfg0.metric.lower()
+
+    def objective(trial) -> float:
+        params = suggest(trial, space)
+        cfg = build_config(model, None, {**base, **params})
+        res = fit(cfg, ds, out / "trials" / f"{trial.number:03d}", progress=False, log=lambda s: None,
+                  tracker=PruningReporter(trial, metric), evaluate_test=False)
+        trial.set_user_attr("best_epoch", res["best_epoch"])
+        value = float(res["valid"][metric])
+        log(f"trial {trial.number}: valid {metric} {value:.4f}  {json.dumps(params)}")
+        return value
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        direction="maximize", study_name=f"contrastrec-{cfg0.model}",
+        sampler=optuna.samplers.TPESampler(seed=cfg0.seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=n_startup_trials, n_warmup_steps=n_warmup_steps),
+    )
+    study.optimize(objective, n_trials=trials, catch=(TrainingError, ConfigError))
+    _write_tables(study, out, metric)
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if not done:
+        raise TrainingError(f"no trial completed; see {out / 'trials.csv'}")
+    best = study.best_trial
+    best_dir = out / "best"
+    if best_dir.exists():
+        shutil.rmtree(best_dir)
+    shutil.copytree(out / "trials" / f"{best.number:03d}", best_dir)
+
+    # the single test evaluation, on the validation-selected trial's best checkpoint
+    ck = load_checkpoint(best_dir / "best.pt")
+    cfg = build_config(model, None, {**base, **best.params})
+    net = build_model(cfg, ds)
+    net.load_state_dict(ck["model"])
+    test = evaluate_model(net, ds, "test", FullRankingEvaluator(ds, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size),
+                          cfg.max_len)
+    results = json.loads((best_dir / "results.json").read_text())
+    results["test"] = test
+    results["tuning"] = {"trial": best.number, "params": best.params, "metric": metric, "value": best.value,
+                         "n_trials": len(study.trials), "n_complete": len(done), "sampler": "TPE",
+                         "pruner": "median"}
+    atomic_write_json(best_dir / "results.json", results)
+    log(f"best trial {best.number}: valid {metric} {best.value:.4f}; test {json.dumps(test)}")
+    return {"best_trial": best.number, "params": best.params, "valid": results["valid"], "test": test,
+            "output": str(out)}
