@@ -32,7 +32,8 @@ def load_for_config(cfg, dataset_path: str | None = None):
     if not path:
         raise SystemExit("error: no dataset given (use --dataset PATH or `dataset:` in the config)")
     return load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed,
-                        k_core=cfg.k_core, unseen_users=cfg.unseen_users)
+                        k_core=cfg.k_core, unseen_users=cfg.unseen_users,
+                        sequential=cfg.sequential)
 
 
 # --------------------------------------------------------------------------- commands

@@ -105,6 +105,7 @@ class Config:
     dataset: str | None = None
     format: str | None = None
     split: str = "auto"  # auto | loo | random | temporal | presplit
+    sequential: bool | None = None  # None: lists files are sequences; false: treat them as graph CF
     unseen_users: str = "auto"  # pre-split data, valid/test users with no training rows: auto | error | keep | drop
     k_core: int = 0
     epochs: int = 300

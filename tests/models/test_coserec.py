@@ -76,3 +76,16 @@ def test_correlation_switches_to_hybrid_after_configured_epoch():
     seqs = torch.tensor([[0, 0, 0, 0, 0, 1, 2, 3]])
     views = model.augment(seqs, generator=torch.Generator().manual_seed(0))
     assert views.shape == seqs.shape
+
+
+def test_insert_has_room_in_trimmed_batches():
+    # batches are trimmed to their longest sequence; a view may grow up to max_len
+    ds, cfg, model = _build(**{"aug.augment_threshold": 4, "aug.insert_ratio": 0.4})
+    seqs = torch.tensor([[1, 2, 3]]).repeat(64, 1)  # full rows of a trimmed batch (n=3 <= threshold)
+    model.on_epoch_start(0)
+    for v in model.views(seqs):
+        n = (v > 0).sum(1)
+        assert v.shape[1] <= cfg.max_len and (n >= 3).all() and (n == 4).any()
+        for row in v[n == 4]:  # insert keeps every original item, in order (none is pushed out)
+            rest = iter(row.tolist())
+            assert all(any(t == want for t in rest) for want in (1, 2, 3)), row

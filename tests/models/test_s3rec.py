@@ -51,6 +51,14 @@ def test_pretrain_and_finetune_terms():
     assert torch.equal(c, torch.tril(torch.ones_like(c)))
 
 
+def test_pretrain_sequences_append_the_target():
+    ds, cfg, model = _build()
+    trimmed = {"seq": torch.tensor([[0, 1, 2], [3, 4, 5]]), "target": torch.tensor([3, 6])}
+    assert torch.equal(model.pretrain_sequences(trimmed), torch.tensor([[0, 1, 2, 3], [3, 4, 5, 6]]))
+    full = {"seq": torch.arange(1, 9).unsqueeze(0), "target": torch.tensor([9])}
+    assert torch.equal(model.pretrain_sequences(full), torch.arange(2, 10).unsqueeze(0))  # max_len = 8
+
+
 def test_attribute_targets_and_bidirectional_pretraining():
     ds, cfg, model = _build()
     tokens = torch.arange(1, ds.n_items + 1)

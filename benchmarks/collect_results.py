@@ -1,0 +1,146 @@
+"""Write docs/results.md from the runs' results.json files and the benchmark JSON outputs.
+
+Runs are named ``runs/<config-folder>-<model>`` and were produced by
+``contrastrec train --config configs/<config-folder>/<model>.yaml --output runs/<config-folder>-<model>``
+(see benchmarks/run_all.sh). Published numbers are the ones quoted in
+../shared/datasets/REFERENCE_NUMBERS.md; nothing here is typed in by hand except those.
+
+    python benchmarks/collect_results.py --runs runs --bench runs/bench --output docs/results.md
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+# Published reference numbers (REFERENCE_NUMBERS.md). Sequential: HR@5, HR@20, NDCG@5, NDCG@20.
+PUBLISHED_SEQ = {
+    ("beauty", "sasrec"): (0.0387, 0.0902, 0.0249, 0.0394),
+    ("beauty", "s3rec"): (0.0387, 0.0994, 0.0244, 0.0414),
+    ("beauty", "cl4srec"): (0.0401, 0.0974, 0.0268, 0.0428),
+    ("beauty", "coserec"): (0.0504, 0.1034, 0.0339, 0.0487),
+    ("beauty", "iclrec"): (0.0500, 0.1058, 0.0326, 0.0483),
+    ("beauty", "duorec"): (0.0559, 0.1193, 0.0340, 0.0518),
+    ("yelp-seq", "sasrec"): (0.0162, 0.0457, 0.0100, 0.0182),
+    ("yelp-seq", "s3rec"): (0.0201, 0.0573, 0.0123, 0.0226),
+    ("yelp-seq", "cl4srec"): (0.0227, 0.0623, 0.0143, 0.0254),
+    ("yelp-seq", "coserec"): (0.0241, 0.0649, 0.0151, 0.0263),
+    ("yelp-seq", "iclrec"): (0.0240, 0.0659, 0.0153, 0.0270),
+}
+# Graph CF on yelp-sslrec: Recall@10/20/40, NDCG@10/20/40.
+PUBLISHED_GRAPH = {
+    "lightgcn": (0.0450, 0.0713, 0.1085, 0.0273, 0.0351, 0.0441),
+    "sgl": (0.0556, 0.0850, 0.1293, 0.0341, 0.0428, 0.0536),
+    "ncl": (0.0471, 0.0753, 0.1142, 0.0291, 0.0374, 0.0469),
+}
+
+
+def f4(x) -> str:
+    return "" if x is None else f"{x:.4f}"
+
+
+def load_runs(root: Path) -> dict[str, dict]:
+    out = {}
+    for p in sorted(root.glob("*/results.json")):
+        out[p.parent.name] = json.loads(p.read_text())
+    return out
+
+
+def cost(r: dict) -> str:
+    return (f"{r['best_epoch']} | {r['epochs']} | {r['seconds_per_epoch']:.1f} | {r.get('eval_seconds', 0):.1f} | "
+            f"{r['train_seconds'] / 60:.1f} | {r['peak_memory_mb']:.0f}")
+
+
+def seq_section(runs: dict, folder: str) -> list[str]:
+    rows = [(n, r) for n, r in runs.items() if n.startswith(folder + "-") and r["config"]["model"] != "pop"]
+    if not rows:
+        return []
+    lines = [f"### `{folder}` (leave-one-out, full ranking, history ranked last)", "",
+             "| model | HR@5 | HR@10 | HR@20 | NDCG@5 | NDCG@10 | NDCG@20 | published HR@5 / HR@20 / NDCG@5 / NDCG@20 "
+             "| meets published? | best epoch | epochs run | s/epoch | eval s | train min | peak MB | commit |",
+             "|" + "---|" * 17]
+    for name, r in rows:
+        t, model = r["test"], r["config"]["model"]
+        enc = r["config"].get("encoder") or ""
+        label = model + (f" ({enc})" if enc and enc != "sasrec" else "")
+        pub = PUBLISHED_SEQ.get((folder, model))
+        ours = (t.get("hit@5"), t.get("hit@20"), t.get("ndcg@5"), t.get("ndcg@20"))
+        if pub:
+            met = all(o is not None and o >= p for o, p in zip(ours, pub))
+            pub_s, met_s = " / ".join(f"{p:.4f}" for p in pub), ("yes" if met else "**no**")
+        else:
+            pub_s, met_s = "–", "–"
+        lines.append(f"| {label} | {f4(t.get('hit@5'))} | {f4(t.get('hit@10'))} | {f4(t.get('hit@20'))} | "
+                     f"{f4(t.get('ndcg@5'))} | {f4(t.get('ndcg@10'))} | {f4(t.get('ndcg@20'))} | {pub_s} | {met_s} | "
+                     f"{cost(r)} | {r.get('commit', '')} |")
+    return lines + [""]
+
+
+def graph_section(runs: dict, folder: str, published: bool) -> list[str]:
+    rows = [(n, r) for n, r in runs.items() if n.startswith(folder + "-")]
+    if not rows:
+        return []
+    lines = [f"### `{folder}`", "",
+             "| model | Recall@10 | Recall@20 | Recall@40 | NDCG@10 | NDCG@20 | NDCG@40 | published R@20 / N@20 "
+             "| meets published? | best epoch | epochs run | s/epoch | eval s | train min | peak MB | commit |",
+             "|" + "---|" * 17]
+    for name, r in rows:
+        t, model = r["test"], r["config"]["model"]
+        pub = PUBLISHED_GRAPH.get(model) if published else None
+        if pub:
+            met = t["recall@20"] >= pub[1] and t["ndcg@20"] >= pub[4]
+            pub_s, met_s = f"{pub[1]:.4f} / {pub[4]:.4f}", ("yes" if met else "**no**")
+        else:
+            pub_s, met_s = "–", "–"
+        lines.append(f"| {model} | {f4(t.get('recall@10'))} | {f4(t.get('recall@20'))} | {f4(t.get('recall@40'))} | "
+                     f"{f4(t.get('ndcg@10'))} | {f4(t.get('ndcg@20'))} | {f4(t.get('ndcg@40'))} | {pub_s} | {met_s} | "
+                     f"{cost(r)} | {r.get('commit', '')} |")
+    return lines + [""]
+
+
+def settings_section(runs: dict) -> list[str]:
+    keys = ["lr", "batch_size", "embedding_dim", "n_layers", "reg_weight", "dropout", "loss"]
+    lines = ["### Settings of each run", "", "| run | " + " | ".join(keys) + " | ssl (loss, τ, λ) | model-specific |",
+             "|" + "---|" * (len(keys) + 3)]
+    for name, r in runs.items():
+        c = r["config"]
+        ssl = c["ssl"]
+        spec = {"sgl": f"sgl={c['sgl']}", "simgcl": f"eps={c['graph']['eps']}",
+                "xsimgcl": f"eps={c['graph']['eps']}, l*={c['graph']['layer_cl']}"}.get(c["model"], "")
+        lines.append(f"| {name} | " + " | ".join(str(c.get(k)) for k in keys)
+                     + f" | {ssl['loss']}, {ssl['temperature']}, {ssl['weight']} | {spec} |")
+    return lines + [""]
+
+
+def bench_section(bench: Path) -> list[str]:
+    lines = []
+    for p in sorted(bench.glob("*.json")):
+        d = json.loads(p.read_text())
+        lines += [f"### `{p.stem}`", "", "```json", json.dumps(d, indent=2), "```", ""]
+    return lines
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default="runs")
+    ap.add_argument("--bench", default="runs/bench")
+    ap.add_argument("--output", default="docs/results.md")
+    ap.add_argument("--preamble", default="benchmarks/results_preamble.md")
+    a = ap.parse_args(argv)
+    runs = load_runs(Path(a.runs))
+    pre = Path(a.preamble).read_text() if Path(a.preamble).exists() else "# Results\n"
+    lines = [pre.rstrip(), "", "## Sequential recommendation", ""]
+    for folder in ("beauty", "yelp-seq"):
+        lines += seq_section(runs, folder)
+    lines += ["## Graph collaborative filtering", ""]
+    lines += graph_section(runs, "yelp-sslrec", published=True)
+    lines += graph_section(runs, "beauty-graph", published=False)
+    lines += ["## Run settings", ""] + settings_section(runs)
+    lines += ["## Speed benchmarks (raw JSON written by the scripts)", ""] + bench_section(Path(a.bench))
+    Path(a.output).write_text("\n".join(lines) + "\n")
+    print(f"wrote {a.output} ({len(runs)} runs)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
