@@ -63,3 +63,4 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="exclude has"):
         search(build_index(items), items[:2], 3, exclude=[[1]])
     assert default_nlist(1_000_000) == 4000 and default_nlist(100) == 2
+    assert default_nlist(1_000_000, train_sample=100_000) == 2564

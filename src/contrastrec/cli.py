@@ -212,7 +212,8 @@ def cmd_plot(args) -> int:
 def cmd_report(args) -> int:
     from contrastrec.report import write_report
 
-    out = write_report(args.runs, args.output, args.dataset, warn=lambda m: print(m, file=sys.stderr))
+    out = write_report(args.runs, args.output, args.dataset, warn=lambda m: print(m, file=sys.stderr),
+                       metrics=args.metrics)
     print(f"wrote {out}")
     return 0
 
@@ -250,7 +251,7 @@ def add_serving_commands(sub) -> None:
     sv.add_argument("--run", required=True, help="run directory")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     sv.add_argument("--port", type=int, default=8000, help="default 8000")
-    sv.add_argument("--threads", type=int, default=2, help="torch/faiss threads (default 2)")
+    sv.add_argument("--threads", type=int, default=2, help="torch threads (default 2); FAISS searches use one thread per request")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     sv.add_argument("--dataset", help="override the data path stored in the run")
     sv.set_defaults(func=cmd_serve)
@@ -280,6 +281,8 @@ def add_serving_commands(sub) -> None:
                         "PNGs are written beside the report; .html embeds them.")
     rp.add_argument("runs", nargs="+", metavar="RUN_DIR")
     rp.add_argument("--output", required=True, help="report.md or report.html")
+    rp.add_argument("--metrics", nargs="+", metavar="METRIC",
+                    help="test metrics to show, e.g. recall@20 ndcg@20 (default: recall and ndcg at every k)")
     rp.add_argument("--dataset", help="override the data path stored in the runs")
     rp.set_defaults(func=cmd_report)
 

@@ -18,6 +18,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 
 def circle_projection(x: np.ndarray) -> np.ndarray:
@@ -110,6 +111,7 @@ def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | No
     left.set(title="loss terms", xlabel="epoch")
     right.set(title="validation", xlabel="epoch")
     for ax in (left, right):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         if ax.lines:
             ax.legend(fontsize=7)
     fig.suptitle(Path(run).resolve().name, fontsize=10)

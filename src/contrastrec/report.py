@@ -1,6 +1,6 @@
 """Comparison report of trained runs (``contrastrec report RUN... --output report.md|.html``).
 
-One table (model, data set, test metrics, best epoch, epochs, seconds/epoch, train seconds, peak
+One table (model, data set, test metrics (default: recall and ndcg at every k), best epoch, epochs, seconds/epoch, train seconds, peak
 memory, alignment/uniformity when ``results.json`` has them), then each run's training curves
 and one figure with every run's embedding distribution. PNG files are written beside the
 report (``<stem>-curves-<run>.png``, ``<stem>-embeddings.png``); Markdown links them relatively,
@@ -42,8 +42,12 @@ def collect(runs: Sequence[str | Path]) -> list[dict[str, Any]]:
     return rows
 
 
-def columns(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
-    metrics = sorted({k for r in rows for k in r if k.startswith("test ")}, key=lambda k: _metric_order(k[5:]))
+def columns(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """Table columns; test metrics: ``metrics`` if given, else recall and ndcg at every k."""
+    found = {k for r in rows for k in r if k.startswith("test ")}
+    keep = [f"test {m}" for m in metrics] if metrics else \
+        [k for k in found if k[5:].split("@")[0] in ("recall", "ndcg")] or list(found)
+    metrics = sorted(set(keep), key=lambda k: _metric_order(k[5:]))
     cols = [("run", "run")] + _FIXED + [(m, m) for m in metrics] + _TAIL
     return [(k, h) for k, h in cols if any(r.get(k) is not None for r in rows)]
 
@@ -81,12 +85,12 @@ def make_figures(runs: Sequence[str | Path], out_dir: Path, stem: str, dataset: 
 
 
 def write_report(runs: Sequence[str | Path], output: str | Path, dataset: str | None = None,
-                 warn: Callable[[str], None] = print) -> Path:
+                 warn: Callable[[str], None] = print, metrics: Sequence[str] | None = None) -> Path:
     """Write ``output`` (.md, or .html when it ends with .html) and its figures."""
     out = Path(output)
     out.parent.mkdir(parents=True, exist_ok=True)
     rows = collect(runs)
-    cols = columns(rows)
+    cols = columns(rows, metrics)
     curves, emb = make_figures(runs, out.parent, out.stem, dataset, warn)
     figures = [(f"training curves: {n}", p) for n, p in curves] + ([("embeddings", emb)] if emb else [])
     title = "contrastrec report"

@@ -28,9 +28,11 @@ def _as_f32(x) -> np.ndarray:
     return x
 
 
-def default_nlist(n: int) -> int:
-    """About ``4 sqrt(n)`` lists, at most 4096, with at least 39 training points per list."""
-    return int(max(1, min(4096, round(4 * np.sqrt(n)), n // 39)))
+def default_nlist(n: int, train_sample: int | None = None) -> int:
+    """About ``4 sqrt(n)`` lists, at most 4096, with at least 39 k-means training points per list
+    (FAISS's minimum; 1M items with a 100k sample -> 2564 lists)."""
+    m = n if train_sample is None else min(n, train_sample)
+    return int(max(1, min(4096, round(4 * np.sqrt(n)), m // 39)))
 
 
 def build_index(
@@ -55,7 +57,7 @@ def build_index(
         index.hnsw.efConstruction = ef_construction
         index.hnsw.efSearch = ef_search
     elif kind == "ivf":
-        nlist = nlist or default_nlist(n)
+        nlist = nlist or default_nlist(n, train_sample)
         quantizer = faiss.IndexFlatIP(d)
         index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
         index.cp.seed = seed

@@ -8,12 +8,16 @@ from contrastrec.training.loop import build_model, make_batches
 
 from tests.conftest import make_tiny
 
+SMALL_S3 = {"schema": "pretrain_finetune", "pretrain_epochs": 1}
 SMALL = {"embedding_dim": 16, "device": "cpu", "batch_size": 32, "max_len": 8, "n_layers": 2, "seed": 0,
          "graph.n_clusters": 4, "seq.n_intents": 4, "dropout": 0.1, "attn_dropout": 0.1}
 
 
 def _build(name, **over):
     ds = make_tiny()
+    if name == "s3rec":  # S3-Rec pre-trains on item attributes
+        ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
+        ds.n_attributes = 5
     cfg = build_config(name, None, {**SMALL, **over})
     return ds, cfg, build_model(cfg, ds)
 

@@ -77,7 +77,10 @@ def create_app(engine: Engine):
 
 def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 2,
           dataset: str | None = None, log_level: str = "info") -> None:
-    """Load the run once (CPU) and serve it with uvicorn until interrupted."""
+    """Load the run once (CPU) and serve it with uvicorn until interrupted.
+
+    ``threads`` bounds torch's intra-op threads; FAISS searches run single-threaded.
+    """
     _require_fastapi()
     import faiss
     import torch
@@ -86,7 +89,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, thread
     from contrastrec.serving.run import load_run
 
     torch.set_num_threads(max(1, threads))
-    faiss.omp_set_num_threads(max(1, threads))
+    faiss.omp_set_num_threads(1)  # one query per request: parallelism comes from concurrent requests
     engine = Engine(load_run(run_dir, dataset))
     app = create_app(engine)
     print(f"serving {engine.model_name} ({engine.n_users} users, {engine.n_items} items) on "
