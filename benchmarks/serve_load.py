@@ -133,7 +133,10 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="serve-load-") as tmp:
         run = Path(args.run) if args.run else tiny_run(Path(tmp))
         ids = json.loads((run / "id_maps.json").read_text())
-        proc, url = (None, args.url.rstrip("/")) if args.url else start_server(run, args.threads, Path(tmp) / "server.log")
+        if args.url:
+            proc, url = None, args.url.rstrip("/")
+        else:
+            proc, url = start_server(run, args.threads, Path(tmp) / "server.log")
         try:
             health = httpx.get(url + "/health", timeout=10).json()
             reqs = make_requests(health, ids["users"], ids["items"], args)

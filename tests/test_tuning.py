@@ -70,3 +70,13 @@ def test_spaces(tmp_path):
         load_space(bad)
     with pytest.raises(ConfigError, match="no hyper-parameters"):
         tune("pop", data_file(False), 1, tmp_path / "t")
+
+
+def test_tune_without_optuna(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)
+    with pytest.raises(SystemExit) as e:
+        main(["tune", "--model", "mf", "--dataset", str(data_file(False)), "--trials", "1", "--output", str(tmp_path)])
+    assert e.value.code == 2
+    assert "pip install 'contrastrec[tune]'" in capsys.readouterr().err

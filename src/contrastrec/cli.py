@@ -204,6 +204,8 @@ def cmd_plot(args) -> int:
     if args.what == "embeddings":
         out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset)
     else:
+        if len(args.run) != 1:
+            raise _fail("plot curves takes one --run (use `contrastrec report` to compare runs)")
         out = plot_curves(args.run[0], args.output)
     print(f"wrote {out}")
     return 0
@@ -251,7 +253,8 @@ def add_serving_commands(sub) -> None:
     sv.add_argument("--run", required=True, help="run directory")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
     sv.add_argument("--port", type=int, default=8000, help="default 8000")
-    sv.add_argument("--threads", type=int, default=2, help="torch threads (default 2); FAISS searches use one thread per request")
+    sv.add_argument("--threads", type=int, default=2,
+                    help="torch threads (default 2); FAISS searches use one thread per request")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
     sv.add_argument("--dataset", help="override the data path stored in the run")
     sv.set_defaults(func=cmd_serve)

@@ -11,6 +11,10 @@ DEMO_MODELS: dict[str, dict] = {
     "mf": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
     "lightgcn": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
     "sasrec": {"epochs": 30, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
+    "simgcl": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
+    "xsimgcl": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
+    "cl4srec": {"epochs": 30, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
+    "duorec": {"epochs": 30, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
 }
 
 
@@ -29,7 +33,7 @@ def run_demo(output: str | None = None, quick: bool = False, models: list[str] |
     rows = []
     for name in models or list(DEMO_MODELS):
         over = dict(DEMO_MODELS.get(name, {}))
-        over.update({"device": "cpu", "ks": [10, 20], "metric": "ndcg@20", "patience": 5, "seed": 0})
+        over.update({"device": "cpu", "ks": [10, 20], "metric": "ndcg@20", "patience": 5, "seed": 0, "threads": 1})
         if quick:
             over["epochs"] = min(over.get("epochs", 5), 5)
         cfg = build_config(name, None, over)

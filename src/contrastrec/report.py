@@ -1,8 +1,9 @@
 """Comparison report of trained runs (``contrastrec report RUN... --output report.md|.html``).
 
-One table (model, data set, test metrics (default: recall and ndcg at every k), best epoch, epochs, seconds/epoch, train seconds, peak
-memory, alignment/uniformity when ``results.json`` has them), then each run's training curves
-and one figure with every run's embedding distribution. PNG files are written beside the
+One table (model, data set, test metrics (default: recall and ndcg at every k), best epoch,
+epochs, seconds/epoch, train seconds, peak memory, alignment/uniformity when ``results.json``
+has them), then each run's training curves and one figure with every run's embedding
+distribution. PNG files are written beside the
 report (``<stem>-curves-<run>.png``, ``<stem>-embeddings.png``); Markdown links them relatively,
 HTML embeds them (base64) so the file stands alone.
 """

@@ -2,10 +2,10 @@
 
 A tracker has ``log_params(dict)``, ``log_metrics(dict, step)`` and ``close()``;
 :func:`contrastrec.training.loop.fit` calls ``log_params`` once with the flattened config and
-``log_metrics`` once per epoch with every loss term (``loss/<term>``, the sum as ``loss/total``), the epoch time and every
-validation metric (``valid/<metric>``), then once with the test metrics (``test/<metric>``,
-step = best epoch). Metric names use ``_at_`` for ``@`` (``valid/ndcg_at_20``): MLflow refuses
-``@``, and both trackers use the same names.
+``log_metrics`` once per epoch with every loss term (``loss/<term>``, the sum as
+``loss/total``), the epoch time and every validation metric (``valid/<metric>``), then once
+with the test metrics (``test/<metric>``, step = best epoch). Metric names use ``_at_`` for
+``@`` (``valid/ndcg_at_20``): MLflow refuses ``@``, and both trackers use the same names.
 
 * ``tensorboard``: event files in ``RUN/tb/`` (config as a text summary);
 * ``mlflow``: a run in experiment ``contrastrec`` of ``--track-uri`` (default: the file store
@@ -30,7 +30,8 @@ class MissingExtra(ImportError):
     """An optional dependency is not installed; the message says what to install."""
 
     def __init__(self, what: str, package: str, extra: str):
-        super().__init__(f"{what} needs the {package} package: pip install 'contrastrec[{extra}]'")
+        noun = "packages" if " and " in package else "package"
+        super().__init__(f"{what} needs the {package} {noun}: pip install 'contrastrec[{extra}]'")
 
 
 class Tracker(Protocol):

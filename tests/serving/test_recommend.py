@@ -80,3 +80,14 @@ def test_engine_errors(graph_engine):
     assert e.value.kind == "user" and str(e.value) == "unknown user 'x'"
     with pytest.raises(BadRequest, match="at most 1000"):
         graph_engine.recommend(history=["1"] * 1001)
+
+
+def test_serve_without_the_extra(tmp_path, monkeypatch, capsys):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "fastapi", None)
+    with pytest.raises(SystemExit) as e:
+        main(["serve", "--run", str(tmp_path)])
+    assert e.value.code == 2
+    assert "contrastrec serve needs the fastapi and uvicorn packages: pip install 'contrastrec[serve]'" \
+        in capsys.readouterr().err

@@ -1,0 +1,5 @@
+import sys
+
+from contrastrec.cli import main
+
+sys.exit(main())
