@@ -326,10 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="override the data path stored in the run")
     e.set_defaults(func=cmd_evaluate)
 
-    m = sub.add_parser("models", help="list the available models")
+    m = sub.add_parser("models", help="list the available models",
+                       description="List every registered model with its paper. Use the name with "
+                       "`contrastrec train --model NAME`.")
     m.set_defaults(func=cmd_models)
 
-    d = sub.add_parser("datasets", help="list the data sets found in a folder")
+    d = sub.add_parser("datasets", help="list the data sets found in a folder",
+                       description="Scan a folder for data sets (files or pre-split folders) and show the "
+                       "format detected for each; any of them can be passed to --dataset.")
     d.add_argument("--root", default="../shared/datasets", help="folder to scan (default: ../shared/datasets)")
     d.set_defaults(func=cmd_datasets)
 
