@@ -64,8 +64,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dim", type=int, default=64)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs per model (median)")
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
     ap.add_argument("--json-out")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     ds = load_dataset(args.dataset, sequential=False)
     common = {"batch_size": args.batch_size, "embedding_dim": args.dim, "n_layers": args.layers, "device": "cpu",

@@ -54,3 +54,58 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         return torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # corrupt or untrusted content
         raise ValueError(f"{path}: cannot load checkpoint safely ({type(e).__name__}: {e})") from None
+
+
+class RunLock:
+    """An exclusive lock on a run directory (``DIR/.lock`` holding the owner's pid), so that two
+    processes never write the same run. A lock left by a dead process is taken over."""
+
+    def __init__(self, directory: str | Path):
+        self.path = Path(directory) / ".lock"
+        self.held = False
+
+    def acquire(self) -> "RunLock":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                try:
+                    pid = int(self.path.read_text().strip() or "0")
+                except (OSError, ValueError):
+                    pid = 0
+                if pid and _alive(pid):
+                    raise RuntimeError(
+                        f"{self.path.parent}: another process (pid {pid}) is writing this run; "
+                        f"use another --output or wait for it"
+                    ) from None
+                self.path.unlink(missing_ok=True)  # stale lock
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            self.held = True
+            return self
+        raise RuntimeError(f"{self.path}: cannot take the run lock")
+
+    def release(self) -> None:
+        if self.held:
+            self.path.unlink(missing_ok=True)
+            self.held = False
+
+    def __enter__(self) -> "RunLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -35,6 +35,7 @@ from contrastrec.evaluation import FullRankingEvaluator
 from contrastrec.evaluation.metrics import parse_metric
 from contrastrec.training.batches import PairwiseBatches, SequenceBatches, padded_histories
 from contrastrec.training.checkpoint import (
+    RunLock,
     atomic_write_json,
     atomic_write_text,
     load_checkpoint,
@@ -140,7 +141,7 @@ def _state_dict_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
-def fit(
+def _fit(
     cfg: Config,
     dataset: Dataset,
     output: str | Path,
@@ -344,3 +345,21 @@ def fit(
         results["embedding_error"] = f"{type(e).__name__}: {e}"
     atomic_write_json(out / "results.json", results)
     return results
+
+
+def fit(cfg: Config, dataset: Dataset, output: str | Path, resume: bool = False, progress: bool = True,
+        log: Callable[[str], None] = print, **kwargs: Any) -> dict[str, Any]:
+    """Train with validation-based model selection, test once, write ``output/results.json``.
+
+    Holds an exclusive lock on ``output`` for the whole run (two processes never write one run).
+    See :func:`_fit` for the loop itself and the keyword options.
+    """
+    Path(output).mkdir(parents=True, exist_ok=True)
+    try:
+        lock = RunLock(output).acquire()
+    except RuntimeError as e:
+        raise TrainingError(str(e)) from None
+    try:
+        return _fit(cfg, dataset, output, resume=resume, progress=progress, log=log, **kwargs)
+    finally:
+        lock.release()
