@@ -8,13 +8,13 @@ from pathlib import Path
 # model -> overrides for the demo (small, fast settings; validation-selected like every run)
 DEMO_MODELS: dict[str, dict] = {
     "pop": {},
-    "mf": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
-    "lightgcn": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
-    "sasrec": {"epochs": 30, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
-    "simgcl": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
-    "xsimgcl": {"epochs": 30, "lr": 5e-3, "batch_size": 1024},
-    "cl4srec": {"epochs": 30, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
-    "duorec": {"epochs": 30, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
+    "mf": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
+    "lightgcn": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
+    "sasrec": {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
+    "simgcl": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
+    "xsimgcl": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
+    "cl4srec": {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
+    "duorec": {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
 }
 
 
@@ -25,7 +25,7 @@ def run_demo(output: str | None = None, quick: bool = False, models: list[str] |
     from contrastrec.data import make_synthetic
     from contrastrec.training.loop import fit
 
-    n_users, n_items = (300, 200) if quick else (1500, 800)
+    n_users, n_items = (300, 200) if quick else (1000, 600)
     ds = make_synthetic(n_users=n_users, n_items=n_items, sequential=True, seed=0)
     print_fn(f"synthetic data set: {ds.n_users} users, {ds.n_items} items, {len(ds.train)} training "
              "interactions (user groups x item clusters, Zipf popularity, sequential successors; leave-one-out)")
@@ -33,7 +33,7 @@ def run_demo(output: str | None = None, quick: bool = False, models: list[str] |
     rows = []
     for name in models or list(DEMO_MODELS):
         over = dict(DEMO_MODELS.get(name, {}))
-        over.update({"device": "cpu", "ks": [10, 20], "metric": "ndcg@20", "patience": 5, "seed": 0, "threads": 1})
+        over.update({"device": "cpu", "ks": [10, 20], "metric": "ndcg@20", "patience": 10, "seed": 0, "threads": 1})
         if quick:
             over["epochs"] = min(over.get("epochs", 5), 5)
         cfg = build_config(name, None, over)
