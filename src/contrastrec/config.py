@@ -133,6 +133,12 @@ class Config:
     # main loss
     loss: str = ""  # "" = the model's default; bpr | bce | ce | sampled_softmax
     n_negatives: int = 1  # sampled negatives for bpr / bce / sampled_softmax
+    neg_sampler: str = "uniform"  # main-loss negatives: uniform | popularity | hard
+    neg_alpha: float = 1.0  # popularity exponent (popularity^alpha)
+    neg_hard_skip_top: int = 10  # hard: skip these top-ranked non-positives (likely false negatives)
+    neg_hard_band: int = 200  # hard: sample from the next `band` ranks
+    neg_hard_ratio: float = 0.5  # hard: share of hard negatives (the rest uniform)
+    neg_hard_refresh_every: int = 500  # hard: steps between re-rankings with the current model
     schema: str = "joint"  # joint | pretrain_finetune | integrated
     pretrain_epochs: int = 0
     freeze: str = "none"  # none | embeddings | all_but_last (fine-tune phase)
@@ -191,6 +197,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "encoder": ("", "mf", "lightgcn", "sasrec", "gru4rec", "caser"),
     "loss": ("", "bpr", "bce", "ce", "sampled_softmax"),
     "schema": ("joint", "pretrain_finetune", "integrated"),
+    "neg_sampler": ("uniform", "popularity", "hard"),
     "freeze": ("none", "embeddings", "all_but_last"),
     "ssl.loss": ("infonce", "debiased", "hard_negative", "supcon", "triplet", "nce", "align_uniform"),
     "ssl.similarity": ("cosine", "dot"),
@@ -418,12 +425,21 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"metric: {e}") from None
     if k not in cfg.ks:
         cfg.ks = sorted(set(cfg.ks) | {k})
+    if cfg.neg_sampler != "uniform" and (cfg.loss or cls_default_loss(cfg)) == "ce":
+        raise ConfigError(f"neg_sampler={cfg.neg_sampler} draws sampled negatives, but loss=ce ranks against all "
+                          "items and uses none; use loss=bce or loss=sampled_softmax")
+    if not 0 <= cfg.neg_hard_ratio <= 1:
+        raise ConfigError(f"neg_hard_ratio must be in [0, 1], got {cfg.neg_hard_ratio}")
     if cfg.schema == "pretrain_finetune" and cfg.pretrain_epochs <= 0:
         raise ConfigError("schema=pretrain_finetune needs pretrain_epochs > 0")
     cls = model_class(cfg.model)
     check = getattr(cls, "check_config", None)
     if check is not None:
         check(cfg)
+
+
+def cls_default_loss(cfg: Config) -> str:
+    return str(getattr(model_class(cfg.model), "DEFAULTS", {}).get("loss", ""))
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:

@@ -85,3 +85,36 @@ def test_incompatible_combination_refused(model):
 def test_directau_requires_integrated():
     with pytest.raises(ConfigError, match="integrated"):
         build_config("directau", None, {"schema": "joint"})
+
+
+@pytest.mark.parametrize("model,loss", [("lightgcn", "bpr"), ("lightgcn", "sampled_softmax"), ("sasrec", "bce")])
+@pytest.mark.parametrize("sampler", ["popularity", "hard"])
+def test_main_loss_negative_samplers(tmp_path, model, loss, sampler):
+    """neg_sampler draws the main loss's negatives; never a training positive."""
+    ds = make_tiny()
+    cfg = build_config(model, None, {**SMALL, "loss": loss, "neg_sampler": sampler, "n_negatives": 3,
+                                     "neg_hard_skip_top": 2, "neg_hard_band": 10, "neg_hard_refresh_every": 2})
+    m = build_model(cfg, ds)
+    batches = make_batches(m, cfg, ds)
+    pos = set(zip(ds.train.users.tolist(), ds.train.items.tolist()))
+    m.train()
+    opt = torch.optim.Adam(m.parameters(), lr=1e-2)
+    for batch in batches.epoch(0, torch.device("cpu")):
+        if model == "lightgcn":
+            for u, row in zip(batch["users"].tolist(), batch["neg"].tolist()):
+                assert not any((u, i) in pos for i in row)
+            if sampler == "popularity":
+                assert "log_q_neg" in batch
+        loss_v = sum(m.loss_terms(batch).values())
+        assert torch.isfinite(loss_v)
+        opt.zero_grad()
+        loss_v.backward()
+        opt.step()
+    if sampler == "hard":
+        assert batches.negatives.sampler.steps > 0 and batches.negatives.sampler._band is not None
+    fit(cfg, ds, tmp_path / "run", progress=False, log=lambda s: None)
+
+
+def test_negative_sampler_with_ce_refused():
+    with pytest.raises(ConfigError, match="loss=ce ranks against all"):
+        build_config("sasrec", None, {"neg_sampler": "popularity"})

@@ -56,14 +56,17 @@ class GraphModel(Recommender):
         """Final user and item embeddings of the recommendation branch."""
         return self.encoder()
 
-    def rec_loss(self, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
-        """u, p: [B, D]; n: [B, k, D]."""
+    def rec_loss(self, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor, batch=None) -> torch.Tensor:
+        """u, p: [B, D]; n: [B, k, D]. Sampled softmax subtracts log Q of the sampler (logQ correction)
+        when the batch carries it (popularity negatives)."""
         pos = (u * p).sum(-1)
         neg = torch.einsum("bd,bkd->bk", u, n)
         if self.loss_name == "bpr":
             return LF.bpr_loss(pos.unsqueeze(1).expand_as(neg), neg)
         if self.loss_name == "bce":
             return LF.bce_loss(pos, neg)
+        if batch is not None and "log_q_neg" in batch:
+            return LF.sampled_softmax_loss(pos, neg, log_q_pos=batch["log_q_pos"], log_q_neg=batch["log_q_neg"])
         return LF.sampled_softmax_loss(pos, neg)
 
     def reg_loss(self, users, pos, neg) -> torch.Tensor:
@@ -100,7 +103,7 @@ class GraphModel(Recommender):
             return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         user_emb, item_emb = self.embeddings()
-        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg])}
+        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
         terms.update(self.ssl_terms(batch, user_emb, item_emb))

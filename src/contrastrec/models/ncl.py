@@ -65,7 +65,7 @@ class NCL(GraphModel):
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         layers = self.encoder.propagate()
         user_emb, item_emb = self.encoder.split(torch.stack(layers, 0).mean(0))
-        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg])}
+        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
         if getattr(self, "phase", "joint") == "finetune":

@@ -46,7 +46,7 @@ class XSimGCL(GraphModel):
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         final, cl = self._pass()
         user_emb, item_emb = self.encoder.split(final)
-        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg])}
+        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
         if getattr(self, "phase", "joint") != "finetune":

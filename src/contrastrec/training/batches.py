@@ -55,14 +55,54 @@ class UniformNegatives:
         return out
 
 
+class SamplerNegatives:
+    """Adapter: a :mod:`contrastrec.samplers` sampler drawing from the epoch's generator.
+
+    For the hard-negative miner, ``score_source()`` must return the current model's
+    ``score_fn``; the miner re-ranks every ``refresh_every`` calls (steps).
+    """
+
+    def __init__(self, sampler, score_source=None):
+        self.sampler = sampler
+        self.score_source = score_source
+        self.log_q = getattr(sampler, "log_q", None)
+
+    def sample(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+        self.sampler.generator.manual_seed(int(rng.integers(0, 2**62)))
+        step = getattr(self.sampler, "step", None)
+        if step is not None:  # hard miner: refresh with the current model when due
+            if self.sampler.needs_refresh:
+                if self.score_source is None:
+                    raise RuntimeError("hard negatives need the model's scores (score_source not set)")
+                with torch.no_grad():
+                    self.sampler.refresh(self.score_source())
+            step()
+        return self.sampler.sample(torch.from_numpy(users), n).numpy()
+
+
+def make_negatives(cfg, dataset: Dataset):
+    """The main-loss negative source named by ``cfg.neg_sampler``."""
+    if cfg.neg_sampler == "uniform":
+        return UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+    from contrastrec.samplers import HardNegativeMiner, PopularityNegativeSampler
+
+    csr = dataset.train_csr()
+    if cfg.neg_sampler == "popularity":
+        return SamplerNegatives(PopularityNegativeSampler(csr, alpha=cfg.neg_alpha, seed=cfg.seed))
+    band = max(1, min(cfg.neg_hard_band, dataset.n_items - cfg.neg_hard_skip_top))
+    return SamplerNegatives(HardNegativeMiner(csr, skip_top=cfg.neg_hard_skip_top, band=band,
+                                              hard_ratio=cfg.neg_hard_ratio,
+                                              refresh_every=cfg.neg_hard_refresh_every, seed=cfg.seed))
+
+
 class PairwiseBatches:
     """(user, positive, negatives) batches over all training interactions, shuffled per epoch."""
 
-    def __init__(self, dataset: Dataset, batch_size: int, n_negatives: int, seed: int):
+    def __init__(self, dataset: Dataset, batch_size: int, n_negatives: int, seed: int, negatives=None):
         self.users = dataset.train.users
         self.items = dataset.train.items
         self.batch_size, self.n_negatives, self.seed = batch_size, n_negatives, seed
-        self.negatives = UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+        self.negatives = negatives or UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
 
     def __len__(self) -> int:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
@@ -70,14 +110,21 @@ class PairwiseBatches:
     def epoch(self, epoch: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
         rng = epoch_generator(self.seed, epoch)
         perm = rng.permutation(len(self.users))
-        neg = self.negatives.sample(self.users[perm], self.n_negatives, rng)
+        per_batch = isinstance(self.negatives, SamplerNegatives)  # model-dependent: draw per step
+        neg = None if per_batch else self.negatives.sample(self.users[perm], self.n_negatives, rng)
+        log_q = getattr(self.negatives, "log_q", None)
         for s in range(0, len(perm), self.batch_size):
             idx = perm[s : s + self.batch_size]
-            yield {
+            nb = self.negatives.sample(self.users[idx], self.n_negatives, rng) if per_batch else neg[s : s + self.batch_size]
+            batch = {
                 "users": torch.from_numpy(self.users[idx]).to(device),
                 "pos": torch.from_numpy(self.items[idx]).to(device),
-                "neg": torch.from_numpy(neg[s : s + self.batch_size]).to(device),
+                "neg": torch.from_numpy(nb).to(device),
             }
+            if log_q is not None:
+                batch["log_q_pos"] = log_q[batch["pos"].cpu()].to(device)
+                batch["log_q_neg"] = log_q[batch["neg"].cpu()].to(device)
+            yield batch
 
 
 def trim_left_padding(*tensors: torch.Tensor, ref: torch.Tensor | None = None):
@@ -119,7 +166,7 @@ class SequenceBatches:
     longest sequence (same result per sequence, far less padding computed)."""
 
     def __init__(self, dataset: Dataset, batch_size: int, max_len: int, seed: int, with_negatives: bool,
-                 bucket: bool = True):
+                 bucket: bool = True, negatives=None):
         full = padded_tokens(dataset.train, dataset.n_users, max_len + 1)
         seq, pos = full[:, :-1].copy(), full[:, 1:].copy()
         pos[seq == 0] = 0
@@ -130,7 +177,10 @@ class SequenceBatches:
         self.with_negatives = with_negatives
         self.bucket = bucket
         self.lengths = (self.seq > 0).sum(1)
-        self.negatives = UniformNegatives(dataset.train, dataset.n_users, dataset.n_items) if with_negatives else None
+        if with_negatives:
+            self.negatives = negatives or UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+        else:
+            self.negatives = None
 
     def __len__(self) -> int:
         return (len(self.users) + self.batch_size - 1) // self.batch_size

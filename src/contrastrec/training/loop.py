@@ -33,7 +33,13 @@ from contrastrec.config import Config, config_from_dict, model_class
 from contrastrec.data.dataset import Dataset
 from contrastrec.evaluation import FullRankingEvaluator
 from contrastrec.evaluation.metrics import parse_metric
-from contrastrec.training.batches import PairwiseBatches, SequenceBatches, padded_histories
+from contrastrec.training.batches import (
+    PairwiseBatches,
+    SamplerNegatives,
+    SequenceBatches,
+    make_negatives,
+    padded_histories,
+)
 from contrastrec.training.checkpoint import (
     RunLock,
     atomic_write_json,
@@ -65,12 +71,23 @@ def build_model(cfg: Config, dataset: Dataset) -> torch.nn.Module:
 
 
 def make_batches(model, cfg: Config, dataset: Dataset):
+    if model.task == "none":
+        return None
+    negatives = make_negatives(cfg, dataset)
+    if isinstance(negatives, SamplerNegatives):  # hard negatives re-rank with the current model
+        def score_source():
+            was = model.training
+            model.eval()
+            fn = model.scorer(histories_for(model, dataset, "valid", cfg.max_len))
+            model.train(was)
+            return fn
+
+        negatives.score_source = score_source
     if model.task == "pairwise":
-        return PairwiseBatches(dataset, cfg.batch_size, cfg.n_negatives, cfg.seed)
-    if model.task == "sequential":
-        return SequenceBatches(dataset, cfg.batch_size, cfg.max_len, cfg.seed,
-                               with_negatives=(cfg.loss or "ce") != "ce" or getattr(model, "needs_negatives", False))
-    return None
+        return PairwiseBatches(dataset, cfg.batch_size, cfg.n_negatives, cfg.seed, negatives=negatives)
+    return SequenceBatches(dataset, cfg.batch_size, cfg.max_len, cfg.seed,
+                           with_negatives=(cfg.loss or "ce") != "ce" or getattr(model, "needs_negatives", False),
+                           negatives=negatives)
 
 
 def peak_memory_mb(device: torch.device) -> float:
