@@ -112,6 +112,21 @@ def settings_section(runs: dict) -> list[str]:
     return lines + [""]
 
 
+def trials_section(root: Path) -> list[str]:
+    """Short validation-only trials used to pick settings (never the test set): valid NDCG@20 per epoch."""
+    logs = sorted(root.glob("*/log.jsonl"))
+    if not logs:
+        return []
+    lines = ["Validation NDCG@20 by epoch of the short trials in `runs/trials/` (settings picked on these, "
+             "the test set is not looked at):", "", "| trial | " + " | ".join(f"ep {i}" for i in range(8)) + " |",
+             "|" + "---|" * 9]
+    for p in logs:
+        vals = [json.loads(l).get("valid", {}).get("ndcg@20") for l in p.read_text().splitlines() if l.strip()]
+        cells = [f4(v) for v in vals[:8]] + [""] * (8 - min(len(vals), 8))
+        lines.append(f"| {p.parent.name} | " + " | ".join(cells) + " |")
+    return lines + [""]
+
+
 def bench_section(bench: Path) -> list[str]:
     lines = []
     for p in sorted(bench.glob("*.json")):
@@ -136,6 +151,7 @@ def main(argv=None) -> int:
     lines += graph_section(runs, "yelp-sslrec", published=True)
     lines += graph_section(runs, "beauty-graph", published=False)
     lines += ["## Run settings", ""] + settings_section(runs)
+    lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
     lines += ["## Speed benchmarks (raw JSON written by the scripts)", ""] + bench_section(Path(a.bench))
     Path(a.output).write_text("\n".join(lines) + "\n")
     print(f"wrote {a.output} ({len(runs)} runs)")

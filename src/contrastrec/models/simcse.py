@@ -11,8 +11,8 @@ from contrastrec.models.seq_base import SequentialModel
 
 
 class SimCSE(SequentialModel):
-    DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 1.0,
-                "ssl.similarity": "dot"}
+    DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 0.2,
+                "ssl.similarity": "cosine"}
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
