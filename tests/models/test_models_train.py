@@ -56,3 +56,22 @@ def test_ssl_term_present(name):
     model.on_epoch_start(0)
     batch = next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))
     assert "ssl" in model.loss_terms(batch)
+
+
+@pytest.mark.parametrize("encoder", ["gru4rec", "caser"])
+@pytest.mark.parametrize("name", ["cl4srec", "duorec", "iclrec", "coserec", "simcse"])
+def test_sequential_models_take_any_encoder(name, encoder):
+    """Contrastive learning does not depend on the encoder: --set encoder=gru4rec|caser."""
+    ds, cfg, model = _build(name, encoder=encoder)
+    assert type(model.encoder).__name__.lower().startswith(encoder[:4])
+    batches = make_batches(model, cfg, ds)
+    model.train()
+    model.phase = "joint"
+    model.on_epoch_start(0)
+    batch = next(iter(batches.epoch(0, torch.device("cpu"))))
+    terms = model.loss_terms(batch)
+    assert any(k.startswith("ssl") for k in terms) and all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    model.eval()
+    hist = padded_histories(ds.train, ds.n_users, cfg.max_len)
+    assert model.scorer(hist)(torch.arange(3)).shape == (3, ds.n_items)

@@ -31,6 +31,8 @@ class CaserEncoder(SequenceEncoderBase):
             self.item_emb.weight[0].zero_()
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
+        if seqs.shape[1] < self.window:  # batches trimmed to their longest sequence: pad back to the window
+            seqs = F.pad(seqs, (self.window - seqs.shape[1], 0))
         x = self.item_emb(seqs[:, -self.window:]).unsqueeze(1)  # [B, 1, W, D]
         v = self.vertical(x).flatten(1)  # [B, n_v * D]
         hs = []

@@ -26,6 +26,19 @@ class GRU4RecEncoder(SequenceEncoderBase):
             self.item_emb.weight[0].zero_()
 
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.item_emb(seqs))
-        h, _ = self.gru(x)
-        return self.out(h)
+        """Runs the GRU over the real items only (packed), so the output does not depend on how
+        much left padding a batch carries; padded positions output zeros."""
+        b, l = seqs.shape
+        lengths = (seqs > 0).sum(1)
+        # left-padded -> right-padded: row i shifted left by its padding (l - lengths[i])
+        idx = (torch.arange(l, device=seqs.device).unsqueeze(0) + (l - lengths).unsqueeze(1)) % l
+        right = seqs.gather(1, idx)
+        x = self.drop(self.item_emb(right))
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths.clamp_min(1).cpu(), batch_first=True,
+                                                   enforce_sorted=False)
+        h, _ = self.gru(packed)
+        h, _ = nn.utils.rnn.pad_packed_sequence(h, batch_first=True, total_length=l)
+        # right-padded -> left-padded
+        back = (torch.arange(l, device=seqs.device).unsqueeze(0) - (l - lengths).unsqueeze(1)) % l
+        h = h.gather(1, back.unsqueeze(2).expand(-1, -1, h.shape[2]))
+        return self.out(h) * (seqs > 0).unsqueeze(2)
