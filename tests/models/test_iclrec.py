@@ -68,14 +68,16 @@ def test_fnm_mask_and_intent_loss_match_brute_force():
     mask = model.intent_mask(intents)
     brute = torch.tensor([[bool(intents[i] == intents[j]) for j in range(12)] for i in range(12)])
     assert torch.equal(mask, brute)
-    # InfoNCE against the centroids with same-intent rows removed (dot similarity, T = ssl.temperature)
+    # InfoNCE against the centroids with same-intent rows removed (configured similarity, T = ssl.temperature)
     z = torch.randn(12, cfg.embedding_dim, generator=g)
     c = model.centroids[intents]
     t = cfg.ssl.temperature
     losses = []
     for i in range(12):
         keep = [j for j in range(12) if j == i or intents[j] != intents[i]]
-        logits = torch.stack([z[i] @ c[j] / t for j in keep])
+        sim = (lambda a, b: torch.nn.functional.cosine_similarity(a, b, dim=0)) if cfg.ssl.similarity == "cosine" \
+            else (lambda a, b: a @ b)
+        logits = torch.stack([sim(z[i], c[j]) / t for j in keep])
         losses.append(-torch.log_softmax(logits, 0)[keep.index(i)])
     assert torch.allclose(model.intent_loss(z, intents), torch.stack(losses).mean(), atol=1e-5)
 
