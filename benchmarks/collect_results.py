@@ -1,5 +1,6 @@
 """Write docs/results.md from the runs' results.json files and the benchmark JSON outputs.
 
+Copies each run's results.json, log.jsonl and config.yaml (no weights) to docs/runs/ as evidence.
 Runs are named ``runs/<config-folder>-<model>`` and were produced by
 ``contrastrec train --config configs/<config-folder>/<model>.yaml --output runs/<config-folder>-<model>``
 (see benchmarks/run_all.sh). Published numbers are the ones quoted in
@@ -57,8 +58,10 @@ def seq_section(runs: dict, folder: str) -> list[str]:
         return []
     lines = [f"### `{folder}` (leave-one-out, full ranking, history ranked last)", "",
              "| model | HR@5 | HR@10 | HR@20 | NDCG@5 | NDCG@10 | NDCG@20 | published HR@5 / HR@20 / NDCG@5 / NDCG@20 "
-             "| meets published? | best epoch | epochs run | s/epoch | eval s | train min | peak MB | commit |",
-             "|" + "---|" * 17]
+             "| meets published? | beats our SASRec? | best epoch | epochs run | s/epoch | eval s | train min | peak MB | commit |",
+             "|" + "---|" * 18]
+    keys = ("hit@5", "hit@20", "ndcg@5", "ndcg@20")
+    base = next((r["test"] for n, r in rows if r["config"]["model"] == "sasrec"), None)
     for name, r in rows:
         t, model = r["test"], r["config"]["model"]
         enc = r["config"].get("encoder") or ""
@@ -70,8 +73,13 @@ def seq_section(runs: dict, folder: str) -> list[str]:
             pub_s, met_s = " / ".join(f"{p:.4f}" for p in pub), ("yes" if met else "**no**")
         else:
             pub_s, met_s = "–", "–"
+        if model == "sasrec" or base is None:
+            beats = "–"
+        else:
+            beats = "yes (all four)" if all(t[k] > base[k] for k in keys) else \
+                "**no** (" + ", ".join(k for k in keys if t[k] <= base[k]) + ")"
         lines.append(f"| {label} | {f4(t.get('hit@5'))} | {f4(t.get('hit@10'))} | {f4(t.get('hit@20'))} | "
-                     f"{f4(t.get('ndcg@5'))} | {f4(t.get('ndcg@10'))} | {f4(t.get('ndcg@20'))} | {pub_s} | {met_s} | "
+                     f"{f4(t.get('ndcg@5'))} | {f4(t.get('ndcg@10'))} | {f4(t.get('ndcg@20'))} | {pub_s} | {met_s} | {beats} | "
                      f"{cost(r)} | {r.get('commit', '')} |")
     return lines + [""]
 
@@ -127,6 +135,43 @@ def trials_section(root: Path) -> list[str]:
     return lines + [""]
 
 
+def speed_summary(bench: Path) -> list[str]:
+    """The promised ratios, computed from the benchmark JSON (target beside each)."""
+    rows = []
+    g = bench / "graph_speed.json"
+    if g.exists():
+        d = json.loads(g.read_text())
+        e = d["epochs"]
+        rows += [
+            ("LightGCN epoch / (batches x one propagation fwd+bwd)", f"{d['lightgcn_ratio']:.2f}", "<= 1.5"),
+            ("SimGCL epoch / (batches x 3 propagations)", f"{d.get('simgcl_ratio', float('nan')):.2f}", "<= 1.3"),
+            ("XSimGCL epoch / SimGCL epoch", f"{d.get('xsimgcl_over_simgcl', float('nan')):.2f}", "<= 0.6"),
+        ]
+        peer = {"lightgcn": 18, "xsimgcl": 28, "simgcl": 64, "sgl": 74}
+        for m, t in e.items():
+            rows.append((f"{m} epoch on Beauty-as-graph (s)", f"{t:.1f}", f"< {peer.get(m, 0) / 2:.0f} (half the peer's {peer.get(m)})"))
+        rows.append(("full evaluation, Beauty-as-graph (s)", f"{d['eval_s']:.1f}", "< 2.5 (half the peer's 5)"))
+    q = bench / "seq_speed.json"
+    if q.exists():
+        d = json.loads(q.read_text())
+        for k, v in d.items():
+            if k.endswith("_over_sasrec"):
+                rows.append((f"{k.split('_')[0]} epoch / SASRec epoch", f"{v:.2f}", "<= 3"))
+        for m in ("cl4srec", "coserec"):
+            if f"{m}_augment_share_of_step" in d:
+                rows.append((f"{m} augmentation of a batch of 256 / step", f"{100 * d[m + '_augment_share_of_step']:.1f}%", "< 5%"))
+        if "iclrec_estep_share_of_epoch" in d:
+            rows.append(("ICLRec k-means E-step / epoch", f"{100 * d['iclrec_estep_share_of_epoch']:.1f}%", "< 10%"))
+        for m, t in d["epoch_s_estimate"].items():
+            ref = {"iclrec": 124, "cl4srec": 75}.get(m)
+            rows.append((f"{m} epoch on Beauty (s, {d['steps_timed']} steps x batches)", f"{t:.1f}",
+                         f"< {ref / 5:.0f} (a fifth of the reference's {ref})" if ref else "–"))
+        rows.append(("full evaluation, Beauty (s)", f"{d['eval_s']:.1f}", "< 4.3 (a third of the reference's 13)"))
+    if not rows:
+        return []
+    return ["| measure | measured | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
+
+
 def bench_section(bench: Path) -> list[str]:
     lines = []
     for p in sorted(bench.glob("*.json")):
@@ -152,8 +197,32 @@ def main(argv=None) -> int:
     lines += graph_section(runs, "beauty-graph", published=False)
     lines += ["## Run settings", ""] + settings_section(runs)
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
-    lines += ["## Speed benchmarks (raw JSON written by the scripts)", ""] + bench_section(Path(a.bench))
+    lines += ["## Speed", "",
+              "Written by `python benchmarks/graph_speed.py --epochs 1 --json-out runs/bench/graph_speed.json` and "
+              "`python benchmarks/seq_speed.py --threads 1 --steps 30 --json-out runs/bench/seq_speed.json` "
+              "(1 thread, on the shared 2-core machine while another training ran on the other core).", ""]
+    lines += speed_summary(Path(a.bench))
+    lines += ["### Raw benchmark output", ""] + bench_section(Path(a.bench))
     Path(a.output).write_text("\n".join(lines) + "\n")
+    # keep the evidence next to the table: each run's results, per-epoch log and config (no weights)
+    import shutil
+
+    evidence = Path(a.output).parent / "runs"
+    for name in runs:
+        dst = evidence / name
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in ("results.json", "log.jsonl", "config.yaml", "dataset.json"):
+            src = Path(a.runs) / name / f
+            if src.exists():
+                shutil.copy(src, dst / f)
+    for p in sorted((Path(a.runs) / "trials").glob("*/log.jsonl")):
+        dst = evidence / "trials" / p.parent.name
+        dst.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, dst / "log.jsonl")
+    bench_dst = evidence / "bench"
+    for p in sorted(Path(a.bench).glob("*.json")):
+        bench_dst.mkdir(parents=True, exist_ok=True)
+        shutil.copy(p, bench_dst / p.name)
     print(f"wrote {a.output} ({len(runs)} runs)")
     return 0
 
