@@ -7,7 +7,6 @@ self-supervised terms by overriding :meth:`ssl_terms`.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
@@ -80,7 +79,6 @@ class GraphModel(Recommender):
     def node_contrast(self, users, items, u1, i1, u2, i2) -> torch.Tensor:
         """The configured SSL loss between two views of the batch's users and items; explicit
         negatives (``ssl.negatives``) come from the second view's whole user / item table."""
-        dev = u1.device
         return (self.ssl(u1[users], u2[users], pool=u2, anchor_ids=users, pool_weights=self.user_pop)
                 + self.ssl(i1[items], i2[items], pool=i2, anchor_ids=items, pool_weights=self.item_pop))
 
@@ -127,11 +125,3 @@ class GraphModel(Recommender):
 
         return score
 
-
-def unique_pairs(users: torch.Tensor, items: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unique user and item indices of a batch (contrastive terms are computed over these)."""
-    return torch.unique(users), torch.unique(items)
-
-
-def normalize(x: torch.Tensor) -> torch.Tensor:
-    return F.normalize(x, dim=-1)
