@@ -180,6 +180,29 @@ def speed_summary(bench: Path) -> list[str]:
     return ["| measure | measured | target |", "|---|---|---|"] + [f"| {a} | {b} | {c} |" for a, b, c in rows] + [""]
 
 
+def ablation_section(root: Path, runs: dict) -> list[str]:
+    """SSL-loss ablation of CL4SRec on Beauty: validation NDCG@20 at equal epochs, test at the end."""
+    rows = []
+    if "beauty-cl4srec" in runs:
+        rows.append(("infonce (main run)", Path("runs/beauty-cl4srec"), runs["beauty-cl4srec"]))
+    for p in sorted(root.glob("*/results.json")):
+        rows.append((p.parent.name, p.parent, json.loads(p.read_text())))
+    if len(rows) < 2:
+        return []
+    n = 10
+    lines = ["Partial: the variants ran with 10-minute budgets, the InfoNCE run with 25; compare the "
+             "validation columns at equal epochs. Test metrics are on each run's own selected epoch.", "",
+             "| variant | ssl.loss | " + " | ".join(f"valid ep {i}" for i in range(n)) +
+             " | epochs run | test HR@20 | test NDCG@20 |", "|" + "---|" * (n + 5)]
+    for name, d, r in rows:
+        logp = d / "log.jsonl"
+        vals = [json.loads(l).get("valid", {}).get("ndcg@20") for l in logp.read_text().splitlines()] if logp.exists() else []
+        cells = [f4(v) for v in vals[:n]] + [""] * (n - min(len(vals), n))
+        lines.append(f"| {name} | {r['config']['ssl']['loss']} | " + " | ".join(cells) +
+                     f" | {r['epochs']} | {f4(r['test']['hit@20'])} | {f4(r['test']['ndcg@20'])} |")
+    return lines + [""]
+
+
 def bench_section(bench: Path) -> list[str]:
     lines = []
     for p in sorted(bench.glob("*.json")):
@@ -204,6 +227,7 @@ def main(argv=None) -> int:
     lines += graph_section(runs, "yelp-sslrec", published=True)
     lines += graph_section(runs, "beauty-graph", published=False)
     lines += ["## Run settings", ""] + settings_section(runs)
+    lines += ["## Ablation: SSL loss of CL4SRec on Beauty", ""] + ablation_section(Path(a.runs) / "ablation", runs)
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
     lines += ["## Speed", "",
               "Written by `python benchmarks/graph_speed.py --epochs 1 --json-out runs/bench/graph_speed.json` and "
@@ -226,10 +250,12 @@ def main(argv=None) -> int:
             src = Path(a.runs) / name / f
             if src.exists():
                 shutil.copy(src, dst / f)
-    for p in sorted((Path(a.runs) / "trials").glob("*/log.jsonl")):
-        dst = evidence / "trials" / p.parent.name
+    for p in sorted((Path(a.runs) / "trials").glob("*/log.jsonl")) + sorted((Path(a.runs) / "ablation").glob("*/log.jsonl")):
+        dst = evidence / p.parent.parent.name / p.parent.name
         dst.mkdir(parents=True, exist_ok=True)
         shutil.copy(p, dst / "log.jsonl")
+        if (p.parent / "results.json").exists():
+            shutil.copy(p.parent / "results.json", dst / "results.json")
     bench_dst = evidence / "bench"
     for p in sorted(Path(a.bench).glob("*.json")):
         bench_dst.mkdir(parents=True, exist_ok=True)
