@@ -58,6 +58,13 @@ def test_train_evaluate_and_resume(tmp_path, capsys):
     assert ev["test"]["ndcg@10"] == pytest.approx(res["test"]["ndcg@10"], abs=1e-6)
     # resume of a finished run continues nowhere and re-tests the same checkpoint
     assert main(["train", "--resume", str(out), "--quiet"]) == 0
+    # a finished (or budget-stopped) run can be given more epochs / time; the experiment cannot change
+    assert main(["train", "--resume", str(out), "--quiet", "--set", "epochs=3 max_train_seconds=600"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    assert res["epochs"] == 3 and res["config"]["max_train_seconds"] == 600
+    capsys.readouterr()
+    assert main(["train", "--resume", str(out), "--quiet", "--set", "lr=1"]) == 2
+    assert "cannot change lr when resuming" in capsys.readouterr().err
 
 
 def test_bad_inputs_are_one_line_errors(tmp_path, capsys):

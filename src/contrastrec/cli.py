@@ -52,11 +52,14 @@ def cmd_train(args) -> int:
         from contrastrec.config import config_from_dict
         from contrastrec.training.checkpoint import load_checkpoint
 
+        from contrastrec.config import resume_config
+
         ck = load_checkpoint(Path(args.resume) / "last.pt")
-        cfg = config_from_dict(ck["config"])
+        cfg = resume_config(config_from_dict(ck["config"]), overrides)
         ds = load_for_config(cfg)
         with _tracker(args, args.resume) as tracker:
-            res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker)
+            res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker,
+                      resume_overrides=overrides)
         print(json.dumps({"test": res["test"], "best_epoch": res["best_epoch"]}, indent=2))
         return 0
     if not args.output:

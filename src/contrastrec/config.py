@@ -442,6 +442,23 @@ def cls_default_loss(cfg: Config) -> str:
     return str(getattr(model_class(cfg.model), "DEFAULTS", {}).get("loss", ""))
 
 
+# Keys that may change when an interrupted or budget-stopped run resumes: they do not change what
+# the model is or how batches are drawn, so the resumed run stays the same experiment.
+RESUME_KEYS = ("max_train_seconds", "epochs", "patience", "threads", "device", "eval_batch_size")
+
+
+def resume_config(cfg: Config, overrides: dict[str, Any]) -> Config:
+    """``cfg`` (a saved run's config) with ``overrides`` applied; only :data:`RESUME_KEYS` may change."""
+    bad = sorted(k for k in _flatten(overrides) if k not in RESUME_KEYS)
+    if bad:
+        raise ConfigError(f"cannot change {', '.join(bad)} when resuming (the run would no longer be one "
+                          f"experiment); resumable keys: {', '.join(RESUME_KEYS)}")
+    out = config_from_dict(cfg.to_dict())
+    apply_overrides(out, overrides, source="resume")
+    validate(out)
+    return out
+
+
 def config_from_dict(d: dict[str, Any]) -> Config:
     """Rebuild a Config saved with ``to_dict`` (checkpoints, results.json)."""
     cfg = Config()

@@ -122,3 +122,24 @@ def test_early_stopping(tmp_path):
 def test_resume_without_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="nothing to resume"):
         fit(_cfg("mf"), make_tiny(), tmp_path / "none", resume=True, progress=False, log=lambda s: None)
+
+
+def test_resume_with_more_epochs_continues_the_same_run(tmp_path):
+    """A run that ended (epochs or budget) can be given more time on resume; the result equals a run
+    that had the longer schedule from the start. Keys that change the experiment are refused."""
+    from contrastrec.config import ConfigError
+
+    ds = make_tiny()
+    full = fit(_cfg("lightgcn", epochs=6, eval_every=1), ds, tmp_path / "full", progress=False, log=lambda s: None)
+    short = fit(_cfg("lightgcn", epochs=3, eval_every=1), ds, tmp_path / "part", progress=False, log=lambda s: None)
+    assert short["epochs"] == 3
+    logs = []
+    resumed = fit(_cfg("lightgcn", epochs=3, eval_every=1), ds, tmp_path / "part", resume=True, progress=False,
+                  log=logs.append, resume_overrides={"epochs": 6})
+    assert resumed["epochs"] == 6
+    assert resumed["test"] == full["test"] and resumed["best_epoch"] == full["best_epoch"]
+    assert any("resume overrides" in m for m in logs)
+    assert load_checkpoint(tmp_path / "part" / "last.pt")["config"]["epochs"] == 6
+    with pytest.raises(ConfigError, match="cannot change lr"):
+        fit(_cfg("lightgcn"), ds, tmp_path / "part", resume=True, progress=False, log=lambda s: None,
+            resume_overrides={"lr": 0.1})

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 import yaml
 
-from contrastrec.config import Config, config_from_dict, model_class
+from contrastrec.config import Config, config_from_dict, model_class, resume_config
 from contrastrec.data.dataset import Dataset
 from contrastrec.evaluation import FullRankingEvaluator
 from contrastrec.evaluation.metrics import parse_metric
@@ -167,8 +167,13 @@ def _fit(
     log: Callable[[str], None] = print,
     tracker: Any = None,
     evaluate_test: bool = True,
+    resume_overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Train with validation-based model selection, test once, write ``output/results.json``.
+
+    ``resume=True`` continues from ``output/last.pt`` with the saved config; ``resume_overrides``
+    may change only the keys in :data:`contrastrec.config.RESUME_KEYS` (budget, threads, device,
+    patience, epochs), e.g. to give a budget-stopped run more time.
 
     ``tracker`` (optional, see :mod:`contrastrec.tracking`): gets the flattened config
     (``log_params``), every epoch's loss terms and validation metrics (``log_metrics``, step =
@@ -184,6 +189,9 @@ def _fit(
             raise TrainingError(f"{out}: nothing to resume (no last.pt)")
         ckpt = load_checkpoint(out / "last.pt")
         cfg = config_from_dict(ckpt["config"])
+        if resume_overrides:
+            cfg = resume_config(cfg, resume_overrides)
+            log(f"resume overrides: {resume_overrides}")
         state = RunState(**ckpt["state"])
         log(f"resuming {out} at epoch {state.epoch}")
 
