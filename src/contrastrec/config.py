@@ -41,6 +41,7 @@ class SSLConfig:
     head: str = "none"  # none | linear | mlp
     head_batch_norm: bool = False
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
+    warmup_epochs: int = 0  # joint schema: epochs trained on the main loss alone before the SSL terms start
 
 
 @dataclass
@@ -432,6 +433,11 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"neg_hard_ratio must be in [0, 1], got {cfg.neg_hard_ratio}")
     if cfg.schema == "pretrain_finetune" and cfg.pretrain_epochs <= 0:
         raise ConfigError("schema=pretrain_finetune needs pretrain_epochs > 0")
+    if cfg.ssl.warmup_epochs < 0:
+        raise ConfigError(f"ssl.warmup_epochs must be >= 0, got {cfg.ssl.warmup_epochs}")
+    if cfg.ssl.warmup_epochs > 0 and cfg.schema != "joint":
+        raise ConfigError(f"ssl.warmup_epochs applies to schema=joint only (schema={cfg.schema}: "
+                          "pretrain_finetune orders the terms itself, integrated has a single loss)")
     cls = model_class(cfg.model)
     check = getattr(cls, "check_config", None)
     if check is not None:

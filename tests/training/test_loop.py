@@ -143,3 +143,22 @@ def test_resume_with_more_epochs_continues_the_same_run(tmp_path):
     with pytest.raises(ConfigError, match="cannot change lr"):
         fit(_cfg("lightgcn"), ds, tmp_path / "part", resume=True, progress=False, log=lambda s: None,
             resume_overrides={"lr": 0.1})
+
+
+@pytest.mark.parametrize("model", ["sgl", "cl4srec"])
+def test_ssl_warmup_epochs_train_the_main_loss_alone_first(tmp_path, model):
+    from contrastrec.config import ConfigError
+
+    ds = make_tiny()
+    over = {"epochs": 4, "ssl.warmup_epochs": 2, "eval_every": 1}
+    if model == "cl4srec":
+        over.update({"max_len": 10, "n_layers": 1, "dropout": 0.1, "attn_dropout": 0.1})
+    fit(_cfg(model, **over), ds, tmp_path / model, progress=False, log=lambda s: None)
+    recs = [json.loads(line) for line in (tmp_path / model / "log.jsonl").read_text().splitlines()]
+    assert [r["phase"] for r in recs] == ["warmup", "warmup", "joint", "joint"]
+    assert all("ssl" not in r for r in recs[:2]) and all(r["ssl"] > 0 for r in recs[2:])
+    assert all("valid" in r for r in recs)  # warm-up epochs are evaluated and selectable
+    with pytest.raises(ConfigError, match="warmup_epochs applies to schema=joint"):
+        _cfg(model, **{**over, "schema": "pretrain_finetune", "pretrain_epochs": 1})
+    with pytest.raises(ConfigError, match="warmup_epochs must be >= 0"):
+        _cfg(model, **{**over, "ssl.warmup_epochs": -1})

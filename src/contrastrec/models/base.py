@@ -43,6 +43,11 @@ class Recommender(nn.Module):
 
         check_ssl_config(cfg)
 
+    def ssl_active(self) -> bool:
+        """Whether the self-supervised terms are computed in the current training phase (set by the
+        loop as ``self.phase``): not while fine-tuning, nor during the ``ssl.warmup_epochs``."""
+        return getattr(self, "phase", "joint") not in ("finetune", "warmup")
+
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch (E-steps, schedule changes)."""
 

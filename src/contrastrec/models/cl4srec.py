@@ -51,7 +51,7 @@ class CL4SRec(SequentialModel):
         return None
 
     def ssl_terms(self, batch, hidden):
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return {}
         v1, v2 = self.views(batch["seq"])
         z1, z2 = self.encode_last(v1), self.encode_last(v2)

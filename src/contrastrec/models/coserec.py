@@ -52,7 +52,7 @@ class CoSeRec(CL4SRec):
     @torch.no_grad()
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return  # no views are drawn when fine-tuning
         if epoch >= self.cfg.aug.correlation_update_epoch:
             # refreshed every epoch after the warm-up, as in the reference trainer

@@ -49,7 +49,7 @@ class DuoRec(SequentialModel):
         return self.train_seqs[rows].to(users.device)
 
     def ssl_terms(self, batch, hidden):
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return {}
         target = batch["target"]
         z = hidden[:, -1, :]

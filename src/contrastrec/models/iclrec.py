@@ -128,7 +128,7 @@ class ICLRec(CL4SRec):
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
         self._epoch = epoch
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return
         if epoch >= self.cfg.seq.intent_warmup_epochs or self.cfg.ssl.false_negatives == "same_cluster":
             self.e_step(epoch)
@@ -146,7 +146,7 @@ class ICLRec(CL4SRec):
         return self.ssl(z, c, labels=labels, positive_mask=self.intent_mask(intents))
 
     def ssl_terms(self, batch, hidden):
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return {}
         s = self.cfg.seq
         use_intent = s.intent_weight > 0 and self.centroids is not None and self._epoch >= s.intent_warmup_epochs

@@ -68,7 +68,7 @@ class NCL(GraphModel):
         terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return terms
         g = self.cfg.graph
         uu, ii = torch.unique(users), torch.unique(pos)

@@ -210,7 +210,7 @@ class S3Rec(SequentialModel):
     # ------------------------------------------------------------------ contract
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         phase = getattr(self, "phase", "joint")
-        if phase == "finetune":
+        if phase in ("finetune", "warmup"):
             return super().loss_terms(batch)  # {"rec": ...}
         terms = self.pretrain_terms(self.pretrain_sequences(batch))
         if phase != "pretrain":  # joint (only reachable outside the loop): both

@@ -35,12 +35,15 @@ class SGL(GraphModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         self.ssl.reseed(self.cfg.seed * 31 + epoch)
+        if not self.ssl_active():
+            self.views = []
+            return
         g = torch.Generator().manual_seed(self.cfg.seed * 7919 + epoch)
         dev = self.device
         self.views = [[a.to(dev) for a in self.augment(self.cfg.n_layers, generator=g)] for _ in range(2)]
 
     def ssl_terms(self, batch, user_emb, item_emb):
-        if not self.views or getattr(self, "phase", "joint") == "finetune":
+        if not self.views or not self.ssl_active():
             return {}
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
         u1, i1 = self.encoder(adj=self.views[0])

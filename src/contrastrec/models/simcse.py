@@ -18,7 +18,7 @@ class SimCSE(SequentialModel):
         super().__init__(cfg, dataset)
 
     def ssl_terms(self, batch, hidden):
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return {}
         z1 = hidden[:, -1, :]  # the recommendation pass is the first dropout view
         z2 = self.encode_last(batch["seq"])  # a second pass: another dropout mask

@@ -41,7 +41,7 @@ class SimGCL(GraphModel):
         return self.encoder(include_layer0=False)
 
     def ssl_terms(self, batch, user_emb, item_emb):
-        if getattr(self, "phase", "joint") == "finetune":
+        if not self.ssl_active():
             return {}
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
         u1, i1 = self.encoder(perturb=self._noise, include_layer0=False)

@@ -49,7 +49,7 @@ class XSimGCL(GraphModel):
         terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
-        if getattr(self, "phase", "joint") != "finetune":
+        if self.ssl_active():
             uu, ii = torch.unique(users), torch.unique(pos)
             cu, ci = self.encoder.split(cl)
             loss = self.node_contrast(uu, ii, user_emb, item_emb, cu, ci)

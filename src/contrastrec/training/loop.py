@@ -121,7 +121,7 @@ def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEv
 def select_terms(terms: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
     if phase == "pretrain":
         return {k: v for k, v in terms.items() if k.startswith("ssl") or k == "reg"}
-    if phase == "finetune":
+    if phase in ("finetune", "warmup"):
         return {k: v for k, v in terms.items() if not k.startswith("ssl")}
     return terms
 
@@ -239,6 +239,8 @@ def _fit(
     epoch = state.epoch
     while batches is not None and epoch < total_epochs:
         phase = "pretrain" if epoch < pre else ("finetune" if pre else "joint")
+        if phase == "joint" and epoch < cfg.ssl.warmup_epochs:
+            phase = "warmup"  # main loss only; the SSL terms start after ssl.warmup_epochs
         if pre and epoch == pre:  # transition: save the pre-trained encoder, freeze, fresh optimizer
             save_checkpoint(out / "pretrained.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model)})
             apply_freeze(model, cfg.freeze)
