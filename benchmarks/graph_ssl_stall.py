@@ -50,7 +50,7 @@ def norm_adj(u: np.ndarray, i: np.ndarray, nu: int, ni: int) -> torch.Tensor:
     dinv = sp.diags(d ** -0.5)
     a = (dinv @ a @ dinv).tocoo()
     idx = torch.from_numpy(np.vstack([a.row, a.col]).astype(np.int64))
-    return torch.sparse_coo_tensor(idx, torch.from_numpy(a.data).float(), a.shape).coalesce()
+    return torch.sparse_coo_tensor(idx, torch.from_numpy(a.data).float(), a.shape, check_invariants=False).coalesce()
 
 
 def main(argv=None) -> int:
@@ -131,7 +131,7 @@ def main(argv=None) -> int:
         opt.zero_grad()
         loss.backward()
         opt.step()
-        bprs.append(float(bpr))
+        bprs.append(float(bpr.detach()))
         if (step + 1) % a.window == 0:
             rec = {"step": step + 1, "bpr": round(float(np.mean(bprs[-a.window:])), 4),
                    "mean_row_norm": round(float(emb.data.norm(dim=1).mean()), 4), "seconds": round(time.time() - t0, 1)}

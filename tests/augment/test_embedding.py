@@ -46,3 +46,15 @@ def test_module_and_gradient():
     for bad in (-0.1, float("nan"), float("inf"), "x", True):
         with pytest.raises(ValueError):
             EmbeddingNoise(bad)
+
+
+def test_noise_equals_the_reference_formula():
+    """sign(e) * normalize(U(0,1)) * eps, as in the SimGCL authors' code, for the same random draw."""
+    import torch.nn.functional as F
+
+    emb = torch.randn(50, 8)
+    emb[3, 2] = 0.0  # sign(0) = 0: no noise on that component
+    got = uniform_noise(emb, 0.3, generator=torch.Generator().manual_seed(5))
+    u = torch.rand(emb.shape, generator=torch.Generator().manual_seed(5))
+    want = torch.sign(emb) * F.normalize(u, dim=-1) * 0.3
+    assert torch.allclose(got, want, atol=1e-7) and got[3, 2] == 0
