@@ -37,7 +37,7 @@ class SSLConfig:
     hard_skip_top: int = 10
     hard_band: int = 100
     hard_ratio: float = 0.5
-    hard_refresh_every: int = 100
+    hard_refresh_every: int = 100  # not used: SSL hard negatives are mined from the current embeddings at every step (the pool changes with the batch); kept so saved configs load
     head: str = "none"  # none | linear | mlp
     head_batch_norm: bool = False
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
