@@ -225,18 +225,21 @@ def stall_section(bench: Path) -> list[str]:
     if not runs:
         return []
     data = [(p.stem, json.loads(p.read_text())) for p in runs]
-    steps = [w["step"] for w in data[0][1]["windows"]]
+    steps = sorted({w["step"] for _, d in data for w in d["windows"]})
     lines = ["Mean BPR loss over each window of optimizer steps (yelp-sslrec, batch 4096: 45 steps = one "
-             "epoch), from `python benchmarks/graph_ssl_stall.py --variant V --weight 1.0 --temperature 0.5 "
-             "--steps 180 [--warmup-steps 90]`, a plain-PyTorch SGL-ED that shares no code with contrastrec.", "",
-             "| probe | variant | λ | τ | warm-up steps | " + " | ".join(f"BPR @ {s}" for s in steps) + " |",
-             "|" + "---|" * (5 + len(steps))]
+             "epoch), from `python benchmarks/graph_ssl_stall.py --variant V --weight λ --temperature τ --lr LR "
+             "--steps S [--warmup-steps W]` (the `--json-out` file is the row name), a plain-PyTorch SGL-ED "
+             "that shares no code with contrastrec.", "",
+             "| probe | variant | λ | τ | lr | warm-up steps | " + " | ".join(f"BPR @ {s}" for s in steps) + " |",
+             "|" + "---|" * (6 + len(steps))]
     for name, d in data:
         a = d["args"]
-        cells = [f4(w["bpr"]) for w in d["windows"]][: len(steps)]
+        by_step = {w["step"]: w["bpr"] for w in d["windows"]}
+        cells = [f4(by_step.get(s)) for s in steps]
         lam = a["weight"] if a["variant"] != "none" else "–"
         tau = a["temperature"] if a["variant"] != "none" else "–"
-        lines.append(f"| {name} | {a['variant']} | {lam} | {tau} | {a['warmup_steps']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {name} | {a['variant']} | {lam} | {tau} | {a['lr']} | {a['warmup_steps']} | "
+                     + " | ".join(cells) + " |")
     return lines + [""]
 
 
