@@ -24,7 +24,7 @@ def test_mlflow_file_store(tmp_path):
     mlflow = pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
 
-    cfg = config("simgcl", epochs=2, embedding_dim=8)
+    cfg = config("simgcl", epochs=2, embedding_dim=8, **{"ssl.warmup_epochs": 0})
     with make_tracker("mlflow", tmp_path / "run") as tracker:
         fit(cfg, dataset_for(cfg), tmp_path / "run", progress=False, log=lambda s: None, tracker=tracker)
         run_id = tracker.run_id

@@ -41,7 +41,7 @@ class SSLConfig:
     head: str = "none"  # none | linear | mlp
     head_batch_norm: bool = False
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
-    warmup_epochs: int = 0  # joint schema: epochs trained on the main loss alone before the SSL terms start
+    warmup_epochs: int = 0  # schema=joint: epochs on the main loss alone before the SSL terms start (other schemas ignore it)
 
 
 @dataclass
@@ -435,9 +435,6 @@ def validate(cfg: Config) -> None:
         raise ConfigError("schema=pretrain_finetune needs pretrain_epochs > 0")
     if cfg.ssl.warmup_epochs < 0:
         raise ConfigError(f"ssl.warmup_epochs must be >= 0, got {cfg.ssl.warmup_epochs}")
-    if cfg.ssl.warmup_epochs > 0 and cfg.schema != "joint":
-        raise ConfigError(f"ssl.warmup_epochs applies to schema=joint only (schema={cfg.schema}: "
-                          "pretrain_finetune orders the terms itself, integrated has a single loss)")
     cls = model_class(cfg.model)
     check = getattr(cls, "check_config", None)
     if check is not None:

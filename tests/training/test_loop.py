@@ -158,7 +158,10 @@ def test_ssl_warmup_epochs_train_the_main_loss_alone_first(tmp_path, model):
     assert [r["phase"] for r in recs] == ["warmup", "warmup", "joint", "joint"]
     assert all("ssl" not in r for r in recs[:2]) and all(r["ssl"] > 0 for r in recs[2:])
     assert all("valid" in r for r in recs)  # warm-up epochs are evaluated and selectable
-    with pytest.raises(ConfigError, match="warmup_epochs applies to schema=joint"):
-        _cfg(model, **{**over, "schema": "pretrain_finetune", "pretrain_epochs": 1})
+    # other schemas order their terms themselves: the warm-up does not apply
+    fit(_cfg(model, **{**over, "schema": "pretrain_finetune", "pretrain_epochs": 1, "epochs": 2}), ds,
+        tmp_path / "pf", progress=False, log=lambda s: None)
+    phases = [json.loads(line)["phase"] for line in (tmp_path / "pf" / "log.jsonl").read_text().splitlines()]
+    assert phases == ["pretrain", "finetune", "finetune"]
     with pytest.raises(ConfigError, match="warmup_epochs must be >= 0"):
         _cfg(model, **{**over, "ssl.warmup_epochs": -1})

@@ -4,6 +4,10 @@ LightGCN + BPR, plus InfoNCE between two augmented views of each node (users and
 batch, unique). Views: edge dropout (ED), node dropout (ND) or random walk (RW: a different
 dropped graph per layer), re-sampled at the start of every epoch (``sgl.augment``,
 ``sgl.drop_ratio`` ρ). ``ssl.weight`` λ and ``ssl.temperature`` τ come from config.
+
+Default ``ssl.warmup_epochs = 3`` (not in the paper): BPR alone for 3 epochs, because from the
+xavier initialisation the contrastive gradient swamps BPR under Adam on sparse data (BPR does not
+move for hundreds of steps; see docs/results.md). Set it to 0 for the paper's schedule.
 """
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ from contrastrec.models.graph_base import GraphModel
 
 class SGL(GraphModel):
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.1,
-                "sgl.drop_ratio": 0.1, "sgl.augment": "ed", "reg_weight": 1e-4}
+                "sgl.drop_ratio": 0.1, "sgl.augment": "ed", "reg_weight": 1e-4,
+                "ssl.warmup_epochs": 3}
     AUGMENTS = {"ed": EdgeDropout, "nd": NodeDropout, "rw": RandomWalk}
 
     def __init__(self, cfg: Config, dataset: Dataset):

@@ -4,6 +4,9 @@ every layer's embeddings (random direction, L2 norm ε, signs matched to the emb
 The layer mean excludes layer 0, as in the authors' code. The recommendation branch is the
 clean propagation; InfoNCE is between the two noisy views over the batch's unique users and
 items. ``graph.eps`` ε, ``ssl.temperature`` τ and ``ssl.weight`` λ come from config.
+
+Default ``ssl.warmup_epochs = 3`` (not in the paper; 0 restores its schedule): BPR alone first, for
+the reason given in :mod:`contrastrec.models.sgl`.
 """
 from __future__ import annotations
 
@@ -17,7 +20,8 @@ from contrastrec.models.graph_base import GraphModel
 
 class SimGCL(GraphModel):
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.5,
-                "graph.eps": 0.1, "reg_weight": 1e-4}
+                "graph.eps": 0.1, "reg_weight": 1e-4,
+                "ssl.warmup_epochs": 3}
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

@@ -239,7 +239,7 @@ def _fit(
     epoch = state.epoch
     while batches is not None and epoch < total_epochs:
         phase = "pretrain" if epoch < pre else ("finetune" if pre else "joint")
-        if phase == "joint" and epoch < cfg.ssl.warmup_epochs:
+        if phase == "joint" and cfg.schema == "joint" and epoch < cfg.ssl.warmup_epochs:
             phase = "warmup"  # main loss only; the SSL terms start after ssl.warmup_epochs
         if pre and epoch == pre:  # transition: save the pre-trained encoder, freeze, fresh optimizer
             save_checkpoint(out / "pretrained.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model)})
