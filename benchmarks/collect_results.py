@@ -52,6 +52,15 @@ def load_runs(root: Path) -> dict[str, dict]:
     return out
 
 
+FOLDERS = ("beauty", "beauty-graph", "yelp-seq", "yelp-sslrec")
+
+
+def in_folder(run: str, folder: str) -> bool:
+    """Run ``<folder>-<model>`` belongs to ``folder`` (and not to a longer folder name such as beauty-graph)."""
+    longest = max((f for f in FOLDERS if run.startswith(f + "-")), key=len, default=None)
+    return longest == folder
+
+
 def cost(r: dict) -> str:
     to_best = r.get("_min_to_best")
     return (f"{r['best_epoch']} | {'' if to_best is None else f'{to_best:.1f}'} | {r['epochs']} | "
@@ -60,7 +69,7 @@ def cost(r: dict) -> str:
 
 
 def seq_section(runs: dict, folder: str) -> list[str]:
-    rows = [(n, r) for n, r in runs.items() if n.startswith(folder + "-") and r["config"]["model"] != "pop"]
+    rows = [(n, r) for n, r in runs.items() if in_folder(n, folder) and r["config"]["model"] != "pop"]
     if not rows:
         return []
     lines = [f"### `{folder}` (leave-one-out, full ranking, history ranked last)", "",
@@ -92,7 +101,7 @@ def seq_section(runs: dict, folder: str) -> list[str]:
 
 
 def graph_section(runs: dict, folder: str, published: bool) -> list[str]:
-    rows = [(n, r) for n, r in runs.items() if n.startswith(folder + "-")]
+    rows = [(n, r) for n, r in runs.items() if in_folder(n, folder)]
     if not rows:
         return []
     lines = [f"### `{folder}`", "",
