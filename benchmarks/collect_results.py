@@ -282,7 +282,8 @@ def main(argv=None) -> int:
     lines += ["## Why graph contrastive models need an SSL warm-up", ""] + stall_section(Path(a.bench))
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
     lines += ["## Speed", "",
-              "Written by `python benchmarks/graph_speed.py --epochs 1 --json-out runs/bench/graph_speed.json` and "
+              "Written by `python benchmarks/graph_speed.py --epochs 2 --json-out runs/bench/graph_speed.json` "
+              "(1 thread, median of 2 epochs, nothing else running) and "
               "`python benchmarks/seq_speed.py --threads 1 --steps 30 --json-out runs/bench/seq_speed.json` "
               "(1 thread, on the shared 2-core machine while another training ran on the other core), "
               "`python benchmarks/eval_speed.py --repeat 2 --json-out runs/bench/eval_speed.json` and "
