@@ -214,7 +214,7 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
             continue
         lines += [f"### `{base}`", "",
                   "| variant | ssl.loss | schema | " + " | ".join(f"valid ep {i}" for i in range(n)) +
-                  f" | epochs run | best valid NDCG@20 | test {hk} | test NDCG@20 |", "|" + "---|" * (n + 7)]
+                  f" | epochs run | best valid NDCG@20 | test {hk} | test NDCG@20 | commit |", "|" + "---|" * (n + 8)]
         for name, d, r in rows:
             logp = d / "log.jsonl"
             recs = [json.loads(l) for l in logp.read_text().splitlines()] if logp.exists() else []
@@ -223,7 +223,7 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
             best = max((v for v in vals if v is not None), default=None)
             c = r["config"]
             lines.append(f"| {name} | {c['ssl']['loss']} | {c['schema']} | " + " | ".join(cells) +
-                         f" | {r['epochs']} | {f4(best)} | {f4(r['test'][hk])} | {f4(r['test']['ndcg@20'])} |")
+                         f" | {r['epochs']} | {f4(best)} | {f4(r['test'][hk])} | {f4(r['test']['ndcg@20'])} | {r.get('commit', '')} |")
         lines.append("")
     return lines
 
@@ -237,8 +237,8 @@ def stall_section(bench: Path) -> list[str]:
     steps = sorted({w["step"] for _, d in data for w in d["windows"]})
     lines = ["Mean BPR loss over each window of optimizer steps (yelp-sslrec, batch 4096: 45 steps = one "
              "epoch), from `python benchmarks/graph_ssl_stall.py --variant V --weight λ --temperature τ --lr LR "
-             "--steps S [--warmup-steps W]` (the `--json-out` file is the row name), a plain-PyTorch SGL-ED "
-             "that shares no code with contrastrec.", "",
+             "--steps S [--warmup-steps W]` (the `--json-out` file is the row name; script as of commit 73fa0a7), "
+             "a plain-PyTorch SGL-ED that shares no code with contrastrec.", "",
              "| probe | variant | λ | τ | lr | warm-up steps | " + " | ".join(f"BPR @ {s}" for s in steps) + " |",
              "|" + "---|" * (6 + len(steps))]
     for name, d in data:

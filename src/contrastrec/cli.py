@@ -49,10 +49,8 @@ def cmd_train(args) -> int:
     if args.format:
         overrides["format"] = args.format
     if args.resume:
-        from contrastrec.config import config_from_dict
+        from contrastrec.config import config_from_dict, resume_config
         from contrastrec.training.checkpoint import load_checkpoint
-
-        from contrastrec.config import resume_config
 
         ck = load_checkpoint(Path(args.resume) / "last.pt")
         cfg = resume_config(config_from_dict(ck["config"]), overrides)

@@ -209,11 +209,10 @@ class S3Rec(SequentialModel):
 
     # ------------------------------------------------------------------ contract
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        phase = getattr(self, "phase", "joint")
-        if phase in ("finetune", "warmup"):
+        if not self.ssl_active():
             return super().loss_terms(batch)  # {"rec": ...}
         terms = self.pretrain_terms(self.pretrain_sequences(batch))
-        if phase != "pretrain":  # joint (only reachable outside the loop): both
+        if getattr(self, "phase", "joint") != "pretrain":  # joint (only reachable outside the loop): both
             terms = {**super().loss_terms(batch), **terms}
         return terms
 
