@@ -65,6 +65,8 @@ def main(argv=None) -> int:
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--epochs", type=int, default=2, help="timed epochs per model (median)")
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads (0 = torch default)")
+    ap.add_argument("--full-propagation", action="store_true",
+                    help="turn off the row-restricted last layer (GraphModel.ROW_RESTRICTED), for comparison")
     ap.add_argument("--json-out")
     args = ap.parse_args(argv)
     if args.threads:
@@ -75,7 +77,8 @@ def main(argv=None) -> int:
               "seed": 0, "ks": [20]}
     out = {"dataset": ds.name, "train_interactions": len(ds.train), "commit": git_commit(),
            "machine": f"{platform.machine()}, {os.cpu_count()} cpus, torch {torch.__version__}, "
-                      f"{torch.get_num_threads()} threads", "epochs": {}}
+                      f"{torch.get_num_threads()} threads", "epochs": {},
+           "row_restricted": not args.full_propagation}
     base = build_model(build_config("lightgcn", None, common), ds)
     batches = make_batches(base, build_config("lightgcn", None, common), ds)
     out["batches_per_epoch"] = len(batches)
@@ -83,6 +86,8 @@ def main(argv=None) -> int:
     for name in args.models:
         cfg = build_config(name, None, common)
         model = build_model(cfg, ds)
+        if args.full_propagation:
+            model.ROW_RESTRICTED = False
         ts = [time_epoch(model, make_batches(model, cfg, ds), e) for e in range(args.epochs)]
         out["epochs"][name] = statistics.median(ts)
         print(f"{name:10s} epoch {out['epochs'][name]:.2f}s", file=sys.stderr)

@@ -11,7 +11,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from contrastrec.graph import sym_spmm
+from contrastrec.graph import spmm_rows, sym_spmm
 
 Perturb = Callable[[torch.Tensor], torch.Tensor]
 
@@ -58,6 +58,48 @@ class LightGCNEncoder(nn.Module):
                 x = perturb(x)
             layers.append(x)
         return layers
+
+    def propagate_rows(
+        self,
+        rows: torch.Tensor,
+        adj: torch.Tensor | list[torch.Tensor] | None = None,
+        perturb: Perturb | None = None,
+    ) -> list[torch.Tensor]:
+        """``[E0[rows], ..., EL[rows]]`` (each ``[R, D]``) for node ids ``rows`` ``[R]``.
+
+        Equal to ``[E[rows] for E in propagate(adj, perturb)]``, but the last layer is computed
+        on the rows' slice of the adjacency only (:func:`contrastrec.graph.spmm_rows`): a batch that
+        touches R of the N nodes saves most of one product forward and backward. ``perturb`` draws
+        the last layer's noise for the R rows only (same distribution, other draws).
+        """
+        adjs = adj if isinstance(adj, list) else [adj if adj is not None else self.adj] * self.n_layers
+        x = torch.cat([self.user_emb.weight, self.item_emb.weight], 0)
+        if self.n_layers == 0:
+            return [x[rows]]
+        layers = [x]
+        for a in adjs[: self.n_layers - 1]:
+            x = sym_spmm(a, x)
+            if perturb is not None:
+                x = perturb(x)
+            layers.append(x)
+        last = spmm_rows(adjs[self.n_layers - 1], rows, x)
+        if perturb is not None:
+            last = perturb(last)
+        return [e[rows] for e in layers] + [last]
+
+    def forward_rows(
+        self,
+        rows: torch.Tensor,
+        adj: torch.Tensor | list[torch.Tensor] | None = None,
+        perturb: Perturb | None = None,
+        include_layer0: bool = True,
+    ) -> torch.Tensor:
+        """``[R, D]``: the rows ``rows`` (node ids; items offset by ``n_users``) of
+        ``cat(forward(adj, perturb, include_layer0))``, at the cost of :meth:`propagate_rows`."""
+        layers = self.propagate_rows(rows, adj, perturb)
+        if not include_layer0 and len(layers) > 1:
+            layers = layers[1:]
+        return torch.stack(layers, 0).mean(0)
 
     def split(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return x[: self.n_users], x[self.n_users :]

@@ -20,6 +20,12 @@ class GraphModel(Recommender):
     task = "pairwise"
     DEFAULTS = {"loss": "bpr", "ks": [10, 20, 40], "batch_size": 2048}
     uses_graph = True
+    ROW_RESTRICTED = False
+    """True when the recommendation branch is :meth:`rows_embeddings` read at the batch's rows and
+    :meth:`ssl_terms` ignores its ``user_emb`` / ``item_emb`` arguments: :meth:`loss_terms` then
+    propagates only what the batch reads (the last LightGCN layer at the batch's nodes, see
+    :meth:`LightGCNEncoder.propagate_rows`) and passes ``None`` for both. Same values and gradients
+    as the full propagation; much less work per step."""
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
@@ -55,6 +61,10 @@ class GraphModel(Recommender):
         """Final user and item embeddings of the recommendation branch."""
         return self.encoder()
 
+    def rows_embeddings(self, rows: torch.Tensor) -> torch.Tensor:
+        """``[R, D]``: rows ``rows`` of ``cat(embeddings())`` (node ids, items offset by n_users)."""
+        return self.encoder.forward_rows(rows)
+
     def rec_loss(self, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor, batch=None) -> torch.Tensor:
         """u, p: [B, D]; n: [B, k, D]. Sampled softmax subtracts log Q of the sampler (logQ correction)
         when the batch carries it (popularity negatives)."""
@@ -75,6 +85,19 @@ class GraphModel(Recommender):
 
     def ssl_terms(self, batch, user_emb, item_emb) -> dict[str, torch.Tensor]:
         return {}
+
+    def view_contrast(self, users: torch.Tensor, items: torch.Tensor, view) -> torch.Tensor:
+        """The configured SSL loss between two views of the batch's unique ``users`` and ``items``.
+        ``view(k, rows)`` returns view ``k`` (0 or 1) at ``rows`` ``[R, D]`` (node ids, items offset
+        by n_users) when ``ssl.negatives`` is in-batch, so that only the batch's rows are
+        propagated; with explicit negatives (drawn from the whole table) it is called with
+        ``rows=None`` and returns the whole tables ``(user_emb, item_emb)``."""
+        if self.cfg.ssl.negatives == "in_batch":
+            rows = torch.cat([users, items + self.n_users])
+            v1, v2, b = view(0, rows), view(1, rows), users.shape[0]
+            return self.ssl(v1[:b], v2[:b]) + self.ssl(v1[b:], v2[b:])
+        (u1, i1), (u2, i2) = view(0, None), view(1, None)
+        return self.node_contrast(users, items, u1, i1, u2, i2)
 
     def node_contrast(self, users, items, u1, i1, u2, i2) -> torch.Tensor:
         """The configured SSL loss between two views of the batch's users and items; explicit
@@ -100,8 +123,17 @@ class GraphModel(Recommender):
         if self.cfg.schema == "integrated":
             return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        user_emb, item_emb = self.embeddings()
-        terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
+        if self.ROW_RESTRICTED and hasattr(self.encoder, "forward_rows"):
+            b = users.shape[0]
+            nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users])
+            rows, inv = torch.unique(nodes, return_inverse=True)
+            out = self.rows_embeddings(rows)
+            u, p, n = out[inv[:b]], out[inv[b : 2 * b]], out[inv[2 * b :]].view(*neg.shape, -1)
+            user_emb = item_emb = None
+        else:
+            user_emb, item_emb = self.embeddings()
+            u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
+        terms = {"rec": self.rec_loss(u, p, n, batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
         terms.update(self.ssl_terms(batch, user_emb, item_emb))

@@ -6,3 +6,4 @@ from contrastrec.models.graph_base import GraphModel
 
 class LightGCN(GraphModel):
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "n_layers": 2, "reg_weight": 1e-4}
+    ROW_RESTRICTED = True

@@ -25,6 +25,8 @@ class SGL(GraphModel):
                 "ssl.warmup_epochs": 3}
     AUGMENTS = {"ed": EdgeDropout, "nd": NodeDropout, "rw": RandomWalk}
 
+    ROW_RESTRICTED = True
+
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
         self.augment = self.AUGMENTS[cfg.sgl.augment](
@@ -51,7 +53,10 @@ class SGL(GraphModel):
         if not self.views or not self.ssl_active():
             return {}
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
-        u1, i1 = self.encoder(adj=self.views[0])
-        u2, i2 = self.encoder(adj=self.views[1])
-        loss = self.node_contrast(users, items, u1, i1, u2, i2)
-        return {"ssl": self.cfg.ssl.weight * loss}
+
+        def view(k, rows):
+            if rows is None:
+                return self.encoder(adj=self.views[k])
+            return self.encoder.forward_rows(rows, adj=self.views[k])
+
+        return {"ssl": self.cfg.ssl.weight * self.view_contrast(users, items, view)}

@@ -41,14 +41,21 @@ class SimGCL(GraphModel):
     def _noise(self, x: torch.Tensor) -> torch.Tensor:
         return perturb(x, self.eps, training=self.training)
 
+    ROW_RESTRICTED = True
+
     def embeddings(self):
         return self.encoder(include_layer0=False)
+
+    def rows_embeddings(self, rows):
+        return self.encoder.forward_rows(rows, include_layer0=False)
+
+    def _view(self, k: int, rows):
+        if rows is None:
+            return self.encoder(perturb=self._noise, include_layer0=False)
+        return self.encoder.forward_rows(rows, perturb=self._noise, include_layer0=False)
 
     def ssl_terms(self, batch, user_emb, item_emb):
         if not self.ssl_active():
             return {}
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
-        u1, i1 = self.encoder(perturb=self._noise, include_layer0=False)
-        u2, i2 = self.encoder(perturb=self._noise, include_layer0=False)
-        loss = self.node_contrast(users, items, u1, i1, u2, i2)
-        return {"ssl": self.cfg.ssl.weight * loss}
+        return {"ssl": self.cfg.ssl.weight * self.view_contrast(users, items, self._view)}

@@ -28,6 +28,8 @@ class XSimGCL(GraphModel):
         if not 1 <= cfg.graph.layer_cl <= cfg.n_layers:
             raise ConfigError(f"graph.layer_cl must be in [1, n_layers={cfg.n_layers}], got {cfg.graph.layer_cl}")
 
+    ROW_RESTRICTED = True
+
     def _pass(self):
         noise = (lambda x: perturb(x, self.eps, training=True)) if self.training else None
         layers = self.encoder.propagate(perturb=noise)
@@ -44,6 +46,8 @@ class XSimGCL(GraphModel):
         if self.cfg.schema == "integrated":
             return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        if self.ROW_RESTRICTED and self.cfg.ssl.negatives == "in_batch":
+            return self._rows_loss_terms(users, pos, neg, batch)
         final, cl = self._pass()
         user_emb, item_emb = self.encoder.split(final)
         terms = {"rec": self.rec_loss(user_emb[users], item_emb[pos], item_emb[neg], batch)}
@@ -54,4 +58,23 @@ class XSimGCL(GraphModel):
             cu, ci = self.encoder.split(cl)
             loss = self.node_contrast(uu, ii, user_emb, item_emb, cu, ci)
             terms["ssl"] = self.cfg.ssl.weight * loss
+        return terms
+
+    def _rows_loss_terms(self, users, pos, neg, batch):
+        """Same terms as the full pass, propagating the last layer at the batch's rows only."""
+        b, nb = users.shape[0], neg.numel()
+        uu, ii = torch.unique(users), torch.unique(pos)
+        nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users, uu, ii + self.n_users])
+        rows, inv = torch.unique(nodes, return_inverse=True)
+        noise = (lambda x: perturb(x, self.eps, training=True)) if self.training else None
+        layers = self.encoder.propagate_rows(rows, perturb=noise)
+        final, cl = torch.stack(layers[1:], 0).mean(0), layers[self.layer_cl]
+        u, p, n = final[inv[:b]], final[inv[b : 2 * b]], final[inv[2 * b : 2 * b + nb]].view(*neg.shape, -1)
+        terms = {"rec": self.rec_loss(u, p, n, batch)}
+        if self.reg_weight > 0:
+            terms["reg"] = self.reg_loss(users, pos, neg)
+        if self.ssl_active():
+            ju = inv[2 * b + nb : 2 * b + nb + uu.shape[0]]
+            ji = inv[2 * b + nb + uu.shape[0] :]
+            terms["ssl"] = self.cfg.ssl.weight * (self.ssl(final[ju], cl[ju]) + self.ssl(final[ji], cl[ji]))
         return terms
