@@ -52,6 +52,25 @@ def load_runs(root: Path) -> dict[str, dict]:
     return out
 
 
+def load_tuned(root: Path) -> dict[str, dict]:
+    """The best trial of each ``contrastrec tune`` search in ``runs/tune/<folder>-<model>/`` (tested
+    once), as run ``<folder>-<model>-tuned``."""
+    out = {}
+    for d in sorted(p for p in root.glob("*") if (p / "best" / "results.json").exists()):
+        sub = load_runs(d)
+        if "best" in sub:
+            out[d.name + "-tuned"] = sub["best"]
+    return out
+
+
+def tuning_section(root: Path) -> list[str]:
+    """Every trial of each search (validation only), from the tune command's trials.md."""
+    lines = []
+    for d in sorted(p for p in root.glob("*") if (p / "trials.md").exists()):
+        lines += [f"### `{d.name}`", "", (d / "trials.md").read_text().strip(), ""]
+    return lines
+
+
 FOLDERS = ("beauty", "beauty-graph", "yelp-seq", "yelp-sslrec")
 
 
@@ -116,7 +135,7 @@ def graph_section(runs: dict, folder: str, published: bool) -> list[str]:
             pub_s, met_s = f"{pub[1]:.4f} / {pub[4]:.4f}", ("yes" if met else "**no**")
         else:
             pub_s, met_s = "–", "–"
-        lines.append(f"| {model} | {f4(t.get('recall@10'))} | {f4(t.get('recall@20'))} | {f4(t.get('recall@40'))} | "
+        lines.append(f"| {name[len(folder) + 1:]} | {f4(t.get('recall@10'))} | {f4(t.get('recall@20'))} | {f4(t.get('recall@40'))} | "
                      f"{f4(t.get('ndcg@10'))} | {f4(t.get('ndcg@20'))} | {f4(t.get('ndcg@40'))} | {pub_s} | {met_s} | "
                      f"{cost(r)} | {r.get('commit', '')} |")
     return lines + [""]
@@ -270,6 +289,7 @@ def main(argv=None) -> int:
     ap.add_argument("--preamble", default="benchmarks/results_preamble.md")
     a = ap.parse_args(argv)
     runs = load_runs(Path(a.runs))
+    runs.update(load_tuned(Path(a.runs) / "tune"))
     pre = Path(a.preamble).read_text() if Path(a.preamble).exists() else "# Results\n"
     lines = [pre.rstrip(), "", "## Sequential recommendation", ""]
     for folder in ("beauty", "yelp-seq"):
@@ -281,6 +301,8 @@ def main(argv=None) -> int:
     lines += ["## Ablation: SSL loss and training schema", ""] + ablation_section(Path(a.runs) / "ablation", runs)
     lines += ["## Why graph contrastive models need an SSL warm-up", ""] + stall_section(Path(a.bench))
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
+    lines += ["### Searches (`contrastrec tune`, validation only; the best trial is the `-tuned` row above)", ""]
+    lines += tuning_section(Path(a.runs) / "tune")
     lines += ["## Speed", "",
               "Written by `python benchmarks/graph_speed.py --epochs 2 --json-out runs/bench/graph_speed.json` "
               "(1 thread, median of 2 epochs, nothing else running) and "
@@ -299,8 +321,11 @@ def main(argv=None) -> int:
     for name in runs:
         dst = evidence / name
         dst.mkdir(parents=True, exist_ok=True)
+        src_dir = Path(a.runs) / name
+        if name.endswith("-tuned") and not src_dir.exists():
+            src_dir = Path(a.runs) / "tune" / name[: -len("-tuned")] / "best"
         for f in ("results.json", "log.jsonl", "config.yaml", "dataset.json"):
-            src = Path(a.runs) / name / f
+            src = src_dir / f
             if src.exists():
                 shutil.copy(src, dst / f)
     for p in sorted((Path(a.runs) / "trials").glob("*/log.jsonl")) + sorted((Path(a.runs) / "ablation").glob("*/log.jsonl")):
