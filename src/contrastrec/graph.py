@@ -93,26 +93,28 @@ def csr_rows(adj: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch
 
 
 class _RowSpMM(torch.autograd.Function):
-    """y = A[rows] x; backward scatters A[rows]^T g with one ``index_add_`` (O(nnz of the rows))."""
+    """y = A[rows] x for a symmetric A. Backward: A[rows]^T g = A G with G the rows' gradients
+    scattered into an [N, D] zero matrix (one full product; scattering g with ``index_add_`` over
+    the rows' nonzeros measured 4x slower on CPU)."""
 
     @staticmethod
     def forward(ctx, adj: torch.Tensor, rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        crow, col, val, row_of = csr_rows(adj, rows)
+        crow, col, val, _ = csr_rows(adj, rows)
         sub = torch.sparse_csr_tensor(crow, col, val, size=(rows.shape[0], adj.shape[1]), check_invariants=False)
-        ctx.save_for_backward(col, val, row_of)
-        ctx.n = x.shape[0]
+        ctx.adj, ctx.n = adj, x.shape[0]
+        ctx.save_for_backward(rows)
         return torch.sparse.mm(sub, x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
-        col, val, row_of = ctx.saved_tensors
-        out = grad.new_zeros(ctx.n, grad.shape[1])
-        out.index_add_(0, col, grad[row_of] * val.unsqueeze(1))
-        return None, None, out
+        (rows,) = ctx.saved_tensors
+        g = grad.new_zeros(ctx.n, grad.shape[1])
+        g.index_put_((rows,), grad, accumulate=True)
+        return None, None, torch.sparse.mm(ctx.adj, g)
 
 
 def spmm_rows(adj: torch.Tensor, rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``(adj @ x)[rows]`` computed on the rows' slice of the sparse CSR ``adj`` only: ``[R, D]``.
+    """``(adj @ x)[rows]`` computed on the rows' slice of the *symmetric* sparse CSR ``adj`` only: ``[R, D]``.
 
     A training batch touches a few thousand of the graph's nodes, so the last propagation layer
     (whose output is only read at the batch's rows) costs O(nnz of those rows), not O(nnz)."""
