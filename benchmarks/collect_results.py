@@ -220,7 +220,9 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
     lines = ["Written by `bash benchmarks/ablation.sh` (every variant with the same 10-minute budget, 1 thread; "
              "the CL4SRec InfoNCE/joint row is the main run, which had 25 minutes). Compare the validation "
              "columns at equal epochs; the test columns are each run's own validation-selected checkpoint, "
-             "evaluated once. pretrain_finetune: 5 pre-training epochs (no validation) then fine-tuning.", ""]
+             "evaluated once. pretrain_finetune: 5 (CL4SRec) or 3 (SimGCL) pre-training epochs (no validation) "
+             "then fine-tuning; the SimGCL joint variants train BPR alone for 3 warm-up epochs first; SimGCL "
+             "evaluates every 3rd epoch (empty cells).", ""]
     n = 10
     for base, main_run, hk in (("beauty-cl4srec", "beauty-cl4srec", "hit@20"),
                                 ("yelp-sslrec-simgcl", None, "recall@20")):
