@@ -132,7 +132,8 @@ class Config:
     max_len: int = 50
     reg_weight: float = 1e-4
     # main loss
-    loss: str = ""  # "" = the model's default; bpr | bce | ce | sampled_softmax
+    loss: str = ""  # "" = the model's default; bpr | bce | ce | sampled_softmax | softmax (graph: in-batch)
+    rec_temperature: float = 0.2  # loss=softmax: temperature of the in-batch cosine softmax
     n_negatives: int = 1  # sampled negatives for bpr / bce / sampled_softmax
     neg_sampler: str = "uniform"  # main-loss negatives: uniform | popularity | hard
     neg_alpha: float = 1.0  # popularity exponent (popularity^alpha)
@@ -196,7 +197,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "unseen_users": ("auto", "error", "keep", "drop"),
     "device": ("cpu", "cuda", "auto"),
     "encoder": ("", "mf", "lightgcn", "sasrec", "gru4rec", "caser"),
-    "loss": ("", "bpr", "bce", "ce", "sampled_softmax"),
+    "loss": ("", "bpr", "bce", "ce", "sampled_softmax", "softmax"),
     "schema": ("joint", "pretrain_finetune", "integrated"),
     "neg_sampler": ("uniform", "popularity", "hard"),
     "freeze": ("none", "embeddings", "all_but_last"),
@@ -412,6 +413,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if not 0 <= cfg.dropout < 1 or not 0 <= cfg.attn_dropout < 1:
         raise ConfigError("dropout and attn_dropout must be in [0, 1)")
+    if cfg.rec_temperature <= 0:
+        raise ConfigError(f"rec_temperature must be positive, got {cfg.rec_temperature}")
     if cfg.ssl.temperature <= 0:
         raise ConfigError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
     if not 0 <= cfg.ssl.tau_plus < 1:

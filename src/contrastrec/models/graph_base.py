@@ -51,8 +51,10 @@ class GraphModel(Recommender):
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         super().check_config(cfg)
-        if cfg.loss not in ("", "bpr", "bce", "sampled_softmax"):
-            raise ConfigError(f"loss={cfg.loss!r} is not available for graph models (bpr, bce, sampled_softmax)")
+        if cfg.loss not in ("", "bpr", "bce", "sampled_softmax", "softmax"):
+            raise ConfigError(f"loss={cfg.loss!r} is not available for graph models (bpr, bce, sampled_softmax, softmax)")
+        if cfg.loss == "softmax" and cfg.neg_sampler != "uniform":
+            raise ConfigError("loss=softmax takes its negatives in-batch; neg_sampler does not apply to it")
         if cfg.encoder not in ("", "mf", "lightgcn"):
             raise ConfigError(f"encoder={cfg.encoder!r} is a sequence encoder; graph models take mf or lightgcn")
 
@@ -67,7 +69,15 @@ class GraphModel(Recommender):
 
     def rec_loss(self, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor, batch=None) -> torch.Tensor:
         """u, p: [B, D]; n: [B, k, D]. Sampled softmax subtracts log Q of the sampler (logQ correction)
-        when the batch carries it (popularity negatives)."""
+        when the batch carries it (popularity negatives). ``softmax``: each user against every
+        positive item of the batch, cosine similarity / ``rec_temperature`` (the sampled-softmax
+        loss with in-batch negatives of Wu et al. 2022 and DirectAU's cosine geometry); rows with
+        the same positive item are not negatives of each other; ``n`` is unused."""
+        if self.loss_name == "softmax":
+            same = None
+            if batch is not None:
+                same = batch["pos"].unsqueeze(0) == batch["pos"].unsqueeze(1)
+            return LF.info_nce(u, p, temperature=self.cfg.rec_temperature, similarity="cosine", positive_mask=same)
         pos = (u * p).sum(-1)
         neg = torch.einsum("bd,bkd->bk", u, n)
         if self.loss_name == "bpr":
