@@ -160,13 +160,25 @@ def trials_section(root: Path) -> list[str]:
     logs = sorted(root.glob("*/log.jsonl"))
     if not logs:
         return []
-    lines = ["Validation NDCG@20 by epoch of the short trials in `runs/trials/` (settings picked on these, "
-             "the test set is not looked at):", "", "| trial | " + " | ".join(f"ep {i}" for i in range(8)) + " |",
-             "|" + "---|" * 9]
+    lines = ["Validation NDCG@20 of the short trials in `runs/trials/` (settings picked on these; the test set "
+             "is not looked at). `epoch:value` at each evaluated epoch (at most 14 shown).", "",
+             "| trial | settings | validation NDCG@20 by epoch | best (epoch) |", "|---|---|---|---|"]
     for p in logs:
-        vals = [json.loads(l).get("valid", {}).get("ndcg@20") for l in p.read_text().splitlines() if l.strip()]
-        cells = [f4(v) for v in vals[:8]] + [""] * (8 - min(len(vals), 8))
-        lines.append(f"| {p.parent.name} | " + " | ".join(cells) + " |")
+        recs = [json.loads(l) for l in p.read_text().splitlines() if l.strip()]
+        vals = [(x["epoch"], x["valid"]["ndcg@20"]) for x in recs if "ndcg@20" in x.get("valid", {})]
+        settings = ""
+        cfgp = p.parent / "config.yaml"
+        if cfgp.exists():
+            import yaml
+
+            c = yaml.safe_load(cfgp.read_text())
+            ssl = c.get("ssl", {})
+            settings = (f"{c.get('model')}: lr {c.get('lr')}, reg {c.get('reg_weight')}, wd {c.get('weight_decay')}, "
+                        f"λ {ssl.get('weight')}, τ {ssl.get('temperature')}")
+        best = max(vals, key=lambda t: t[1]) if vals else None
+        shown = " ".join(f"{e}:{v:.4f}" for e, v in vals[:14])
+        lines.append(f"| {p.parent.name} | {settings} | {shown} | "
+                     f"{'' if best is None else f'{best[1]:.4f} ({best[0]})'} |")
     return lines + [""]
 
 
