@@ -37,7 +37,7 @@ class SSLConfig:
     hard_skip_top: int = 10
     hard_band: int = 100
     hard_ratio: float = 0.5
-    hard_refresh_every: int = 100  # not used: SSL hard negatives are mined from the current embeddings at every step (the pool changes with the batch); kept so saved configs load
+    hard_refresh_every: int = 100  # graph models (whole-table pools): calls between re-rankings of the table; 0 = mine every step (sequential models always do: their pool is the batch)
     head: str = "none"  # none | linear | mlp
     head_batch_norm: bool = False
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
@@ -413,6 +413,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if not 0 <= cfg.dropout < 1 or not 0 <= cfg.attn_dropout < 1:
         raise ConfigError("dropout and attn_dropout must be in [0, 1)")
+    if cfg.ssl.hard_refresh_every < 0:
+        raise ConfigError(f"ssl.hard_refresh_every must be >= 0, got {cfg.ssl.hard_refresh_every}")
     if cfg.rec_temperature <= 0:
         raise ConfigError(f"rec_temperature must be positive, got {cfg.rec_temperature}")
     if cfg.ssl.temperature <= 0:

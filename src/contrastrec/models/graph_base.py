@@ -112,8 +112,8 @@ class GraphModel(Recommender):
     def node_contrast(self, users, items, u1, i1, u2, i2) -> torch.Tensor:
         """The configured SSL loss between two views of the batch's users and items; explicit
         negatives (``ssl.negatives``) come from the second view's whole user / item table."""
-        return (self.ssl(u1[users], u2[users], pool=u2, anchor_ids=users, pool_weights=self.user_pop)
-                + self.ssl(i1[items], i2[items], pool=i2, anchor_ids=items, pool_weights=self.item_pop))
+        return (self.ssl(u1[users], u2[users], pool=u2, anchor_ids=users, pool_weights=self.user_pop, pool_key="users")
+                + self.ssl(i1[items], i2[items], pool=i2, anchor_ids=items, pool_weights=self.item_pop, pool_key="items"))
 
     def integrated_terms(self, batch) -> dict[str, torch.Tensor]:
         """schema=integrated: one contrastive loss between users and their positive items is the

@@ -14,7 +14,11 @@ pass the whole user or item table of the second view):
 * ``hard``: the embedding-based-retrieval recipe (Huang et al., KDD 2020): rank the pool by
   similarity to the anchor with the current model, skip the ``ssl.hard_skip_top`` most similar
   (likely false negatives), sample from the following ``ssl.hard_band`` ranks, and mix hard and
-  uniform ("easy") negatives with ``ssl.hard_ratio`` hard. Mined afresh at every step.
+  uniform ("easy") negatives with ``ssl.hard_ratio`` hard. When the pool is a whole table named by
+  ``pool_key`` (graph models: the user and the item table), the ranking of every table row against
+  the table is computed once and refreshed every ``ssl.hard_refresh_every`` calls (the anchor is
+  represented by its own pool row; EBR's offline mining); otherwise (in-batch pools of sequential
+  models, or ``hard_refresh_every = 0``) it is mined afresh at every step.
 
 The anchor itself never serves as its own negative (masked out of the loss).
 """
@@ -55,9 +59,14 @@ class SSLBranch(nn.Module):
             similarity=cfg.similarity, margin=cfg.margin,
         )
         self.generator = torch.Generator()
+        self._hard_ranks: dict[str, torch.Tensor] = {}  # pool_key -> [P, skip + band] ranked pool rows
+        self._hard_calls: dict[str, int] = {}
 
     def reseed(self, seed: int) -> None:
+        """Called at every epoch start: reseeds the draws and restarts the hard-negative refresh
+        schedule (the first call of each epoch re-ranks), so a resumed run repeats an uninterrupted one."""
         self.generator.manual_seed(seed)
+        self._hard_calls.clear()
 
     def forward(
         self,
@@ -68,10 +77,12 @@ class SSLBranch(nn.Module):
         pool: torch.Tensor | None = None,
         anchor_ids: torch.Tensor | None = None,
         pool_weights: torch.Tensor | None = None,
+        pool_key: str | None = None,
     ) -> torch.Tensor:
         """q, k: ``[B, D]`` positive pairs. ``pool [P, D]``: candidate negatives (default ``k``),
         ``anchor_ids [B]``: each anchor's row in the pool (excluded from its negatives; default
-        ``arange(B)`` when the pool is ``k``), ``pool_weights [P]``: popularity of the pool rows."""
+        ``arange(B)`` when the pool is ``k``), ``pool_weights [P]``: popularity of the pool rows,
+        ``pool_key``: names a pool that is a whole table (hard negatives then reuse its ranking)."""
         qh, kh = self.head(q), self.head(k)
         if self.cfg.negatives == "in_batch":
             return self.loss(qh, kh, labels=labels, positive_mask=positive_mask)
@@ -80,7 +91,7 @@ class SSLBranch(nn.Module):
             pool, ph, anchor_ids = k, kh, torch.arange(k.shape[0], device=k.device)
         else:
             ph = self.head(pool)
-        idx = self.sample(qh, ph, anchor_ids, pool_weights)
+        idx = self.sample(qh, ph, anchor_ids, pool_weights, None if batch_pool else pool_key)
         negatives = ph[idx]  # [B, n, D]
         if self.cfg.loss == "triplet":
             return self.loss(qh, kh, negatives=negatives)
@@ -92,8 +103,19 @@ class SSLBranch(nn.Module):
         return self.loss(qh, kh, positive_mask=own, negatives=negatives)
 
     @torch.no_grad()
+    def rank_pool(self, ph: torch.Tensor, depth: int, chunk: int = 2048) -> torch.Tensor:
+        """``[P, depth]``: for every pool row, the other rows by decreasing similarity (chunked)."""
+        p = ph.shape[0]
+        out = torch.empty(p, depth, dtype=torch.long, device=ph.device)
+        for s in range(0, p, chunk):
+            sim = ph[s : s + chunk] @ ph.t()
+            r = torch.arange(sim.shape[0], device=ph.device)
+            sim[r, r + s] = float("-inf")
+            out[s : s + chunk] = torch.topk(sim, depth, dim=1).indices
+        return out
+
     def sample(self, qh: torch.Tensor, ph: torch.Tensor, anchor_ids: torch.Tensor | None,
-               pool_weights: torch.Tensor | None) -> torch.Tensor:
+               pool_weights: torch.Tensor | None, pool_key: str | None = None) -> torch.Tensor:
         """Indices ``[B, n]`` into the pool."""
         b, p, n = qh.shape[0], ph.shape[0], self.cfg.n_negatives
         dev = qh.device
@@ -115,10 +137,20 @@ class SSLBranch(nn.Module):
         n_hard = int(round(n * self.cfg.hard_ratio))
         skip = min(self.cfg.hard_skip_top, max(p - 2, 0))
         band = max(1, min(self.cfg.hard_band, p - skip))
-        sim = qh.detach() @ ph.detach().t()
-        if anchor_ids is not None:
-            sim[torch.arange(b, device=dev), anchor_ids] = float("-inf")
-        top = torch.topk(sim, min(skip + band, p), dim=1).indices[:, skip:]
+        depth = min(skip + band, p)
+        refresh = self.cfg.hard_refresh_every
+        if pool_key is not None and anchor_ids is not None and refresh > 0 and p > 1:
+            calls = self._hard_calls.get(pool_key, 0)
+            self._hard_calls[pool_key] = calls + 1
+            ranks = self._hard_ranks.get(pool_key)
+            if ranks is None or calls % refresh == 0 or ranks.shape != (p, min(depth, p - 1)):
+                ranks = self._hard_ranks[pool_key] = self.rank_pool(ph.detach(), min(depth, p - 1))
+            top = ranks[anchor_ids][:, min(skip, ranks.shape[1] - 1):]
+        else:
+            sim = qh.detach() @ ph.detach().t()
+            if anchor_ids is not None:
+                sim[torch.arange(b, device=dev), anchor_ids] = float("-inf")
+            top = torch.topk(sim, depth, dim=1).indices[:, skip:]
         pick = torch.randint(0, top.shape[1], (b, n_hard), generator=g).to(dev)
         hard = top.gather(1, pick)
         return torch.cat([hard, uniform(b, n - n_hard)], dim=1)

@@ -1,0 +1,52 @@
+"""SSLBranch hard negatives: the whole-table ranking (graph pools) is exact, refreshed on schedule,
+and samples only from the configured rank band; the per-step path is unchanged."""
+import torch
+
+from contrastrec.config import SSLConfig
+from contrastrec.models.ssl import SSLBranch
+
+
+def _branch(**over):
+    cfg = SSLConfig(negatives="hard", n_negatives=6, hard_skip_top=2, hard_band=4, hard_ratio=0.5, **over)
+    br = SSLBranch(cfg, 5)
+    br.reseed(0)
+    return br
+
+
+def test_rank_pool_matches_loops():
+    g = torch.Generator().manual_seed(0)
+    ph = torch.randn(9, 5, generator=g, dtype=torch.float64).float()
+    got = _branch().rank_pool(ph, 4, chunk=4)
+    for i in range(9):
+        sims = sorted(((float(ph[i] @ ph[j]), j) for j in range(9) if j != i), reverse=True)
+        assert got[i].tolist() == [j for _, j in sims[:4]]
+
+
+def test_table_ranking_refreshes_every_n_calls_and_samples_the_band(monkeypatch):
+    br = _branch(hard_refresh_every=3)
+    calls = []
+    real = br.rank_pool
+    monkeypatch.setattr(br, "rank_pool", lambda ph, depth, chunk=2048: calls.append(1) or real(ph, depth))
+    g = torch.Generator().manual_seed(1)
+    ph = torch.randn(30, 5, generator=g)
+    anchors = torch.tensor([0, 7, 29])
+    for step in range(7):
+        idx = br.sample(ph[anchors], ph, anchors, None, pool_key="users")
+        ranks = real(ph, 6)
+        hard = idx[:, :3]
+        for a, row in zip(anchors.tolist(), hard.tolist()):
+            assert set(row) <= set(ranks[a, 2:6].tolist()) and a not in row
+    assert len(calls) == 3  # calls 0, 3, 6
+    br.reseed(5)  # a new epoch re-ranks at its first call
+    br.sample(ph[anchors], ph, anchors, None, pool_key="users")
+    assert len(calls) == 4
+
+
+def test_refresh_every_call_equals_per_step_mining():
+    g = torch.Generator().manual_seed(2)
+    ph = torch.randn(40, 5, generator=g)
+    anchors = torch.tensor([3, 11, 12, 39])
+    a, b = _branch(hard_refresh_every=1), _branch(hard_refresh_every=0)
+    cached = a.sample(ph[anchors], ph, anchors, None, pool_key="items")
+    fresh = b.sample(ph[anchors], ph, anchors, None, pool_key="items")
+    assert torch.equal(cached, fresh)
