@@ -364,11 +364,13 @@ def nce_loss(
 
 # ----------------------------------------------------------------------------- contrastive losses
 def _masked_ce_rows(logits: Tensor, removed: Tensor | None) -> Tensor:
-    """Per-row ``logsumexp(row without removed entries) - row[i, i]`` for a square logit matrix."""
-    pos = logits.diagonal()
+    """Per-row ``logsumexp(row without removed entries) - row[i, i]`` for a square logit matrix
+    (``F.cross_entropy`` with the diagonal as target: one fused log-softmax, about a third faster on
+    CPU than ``logsumexp - diagonal`` forward and backward)."""
     if removed is not None:
         logits = logits.masked_fill(removed, float("-inf"))  # diagonal never removed: finite
-    return torch.logsumexp(logits, dim=1) - pos
+    target = torch.arange(logits.shape[0], device=logits.device)
+    return F.cross_entropy(logits, target, reduction="none")
 
 
 def _offdiag(mask: Tensor | None, b: int, device) -> Tensor | None:
@@ -408,7 +410,9 @@ def info_nce(
     if negatives is None:
         _check_mask(positive_mask, (b, b))
         removed = _offdiag(positive_mask, b, query.device)
-        logits = _similarity_matrix(query, key, similarity) / temperature
+        # 1/T folded into the (normalised) queries: one [B, D] scaling instead of a [B, B] division
+        qs = (_normalize(query) if similarity == "cosine" else query) * (1.0 / temperature)
+        logits = qs @ (_normalize(key) if similarity == "cosine" else key).t()
         loss = _masked_ce_rows(logits, removed).mean()
         if symmetric:
             loss_t = _masked_ce_rows(logits.transpose(0, 1), None if removed is None else removed.transpose(0, 1))
