@@ -14,6 +14,8 @@ import argparse
 import json
 from pathlib import Path
 
+import yaml
+
 # Published reference numbers (REFERENCE_NUMBERS.md). Sequential: HR@5, HR@20, NDCG@5, NDCG@20.
 PUBLISHED_SEQ = {
     ("beauty", "sasrec"): (0.0387, 0.0902, 0.0249, 0.0394),
@@ -169,8 +171,6 @@ def trials_section(root: Path) -> list[str]:
         settings = ""
         cfgp = p.parent / "config.yaml"
         if cfgp.exists():
-            import yaml
-
             c = yaml.safe_load(cfgp.read_text())
             ssl = c.get("ssl", {})
             settings = (f"{c.get('model')}: lr {c.get('lr')}, reg {c.get('reg_weight')}, wd {c.get('weight_decay')}, "
@@ -315,8 +315,10 @@ def main(argv=None) -> int:
     lines += ["## Ablation: SSL loss and training schema", ""] + ablation_section(Path(a.runs) / "ablation", runs)
     lines += ["## Why graph contrastive models need an SSL warm-up", ""] + stall_section(Path(a.bench))
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
-    lines += ["### Searches (`contrastrec tune`, validation only; the best trial is the `-tuned` row above)", ""]
-    lines += tuning_section(Path(a.runs) / "tune")
+    searches = tuning_section(Path(a.runs) / "tune")
+    if searches:
+        lines += ["### Searches (`contrastrec tune`, validation only; the best trial is the `-tuned` row above)", ""]
+        lines += searches
     lines += ["## Speed", "",
               "Written by `python benchmarks/graph_speed.py --epochs 2 --json-out runs/bench/graph_speed.json` "
               "(1 thread, median of 2 epochs, nothing else running) and "

@@ -78,18 +78,17 @@ def sym_spmm(adj: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.sparse.mm(adj, x)
 
 
-def csr_rows(adj: torch.Tensor, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The rows ``rows`` ([R] node ids, any order, repeats allowed) of a sparse CSR matrix, as
-    ``(crow [R+1], col [nnz_r], val [nnz_r], row_of_entry [nnz_r])`` without a Python loop."""
+def csr_rows(adj: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """The rows ``rows`` ([R] node ids, any order, repeats allowed) of a sparse CSR matrix, as a
+    sparse CSR ``[R, N]`` tensor, gathered without a Python loop."""
     crow = adj.crow_indices()
     start = crow[rows]
     count = crow[rows + 1] - start
     new_crow = torch.zeros(rows.shape[0] + 1, dtype=crow.dtype, device=crow.device)
     torch.cumsum(count, 0, out=new_crow[1:])
-    total = int(new_crow[-1])
-    pos = torch.arange(total, device=crow.device) - torch.repeat_interleave(new_crow[:-1] - start, count)
-    row_of = torch.repeat_interleave(torch.arange(rows.shape[0], device=crow.device), count)
-    return new_crow, adj.col_indices()[pos], adj.values()[pos], row_of
+    pos = torch.arange(int(new_crow[-1]), device=crow.device) - torch.repeat_interleave(new_crow[:-1] - start, count)
+    return torch.sparse_csr_tensor(new_crow, adj.col_indices()[pos], adj.values()[pos],
+                                   size=(rows.shape[0], adj.shape[1]), check_invariants=False)
 
 
 class _RowSpMM(torch.autograd.Function):
@@ -99,11 +98,9 @@ class _RowSpMM(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, adj: torch.Tensor, rows: torch.Tensor, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        crow, col, val, _ = csr_rows(adj, rows)
-        sub = torch.sparse_csr_tensor(crow, col, val, size=(rows.shape[0], adj.shape[1]), check_invariants=False)
         ctx.adj, ctx.n = adj, x.shape[0]
         ctx.save_for_backward(rows)
-        return torch.sparse.mm(sub, x)
+        return torch.sparse.mm(csr_rows(adj, rows), x)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
@@ -120,6 +117,4 @@ def spmm_rows(adj: torch.Tensor, rows: torch.Tensor, x: torch.Tensor) -> torch.T
     (whose output is only read at the batch's rows) costs O(nnz of those rows), not O(nnz)."""
     if x.requires_grad:
         return _RowSpMM.apply(adj, rows, x)
-    crow, col, val, _ = csr_rows(adj, rows)
-    sub = torch.sparse_csr_tensor(crow, col, val, size=(rows.shape[0], adj.shape[1]), check_invariants=False)
-    return torch.sparse.mm(sub, x)
+    return torch.sparse.mm(csr_rows(adj, rows), x)

@@ -114,6 +114,7 @@ class SSLBranch(nn.Module):
             out[s : s + chunk] = torch.topk(sim, depth, dim=1).indices
         return out
 
+    @torch.no_grad()
     def sample(self, qh: torch.Tensor, ph: torch.Tensor, anchor_ids: torch.Tensor | None,
                pool_weights: torch.Tensor | None, pool_key: str | None = None) -> torch.Tensor:
         """Indices ``[B, n]`` into the pool."""
@@ -142,9 +143,9 @@ class SSLBranch(nn.Module):
         if pool_key is not None and anchor_ids is not None and refresh > 0 and p > 1:
             calls = self._hard_calls.get(pool_key, 0)
             self._hard_calls[pool_key] = calls + 1
-            ranks = self._hard_ranks.get(pool_key)
-            if ranks is None or calls % refresh == 0 or ranks.shape != (p, min(depth, p - 1)):
-                ranks = self._hard_ranks[pool_key] = self.rank_pool(ph.detach(), min(depth, p - 1))
+            ranks, width = self._hard_ranks.get(pool_key), min(depth, p - 1)
+            if ranks is None or calls % refresh == 0 or ranks.shape != (p, width):
+                ranks = self._hard_ranks[pool_key] = self.rank_pool(ph.detach(), width)
             top = ranks[anchor_ids][:, min(skip, ranks.shape[1] - 1):]
         else:
             sim = qh.detach() @ ph.detach().t()

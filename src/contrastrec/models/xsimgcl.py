@@ -30,9 +30,12 @@ class XSimGCL(GraphModel):
 
     ROW_RESTRICTED = True
 
+    def _noise(self):
+        """The training-time perturbation of every layer (None at evaluation: clean propagation)."""
+        return (lambda x: perturb(x, self.eps, training=True)) if self.training else None
+
     def _pass(self):
-        noise = (lambda x: perturb(x, self.eps, training=True)) if self.training else None
-        layers = self.encoder.propagate(perturb=noise)
+        layers = self.encoder.propagate(perturb=self._noise())
         final = torch.stack(layers[1:], 0).mean(0)
         return final, layers[self.layer_cl]
 
@@ -66,8 +69,7 @@ class XSimGCL(GraphModel):
         uu, ii = torch.unique(users), torch.unique(pos)
         nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users, uu, ii + self.n_users])
         rows, inv = torch.unique(nodes, return_inverse=True)
-        noise = (lambda x: perturb(x, self.eps, training=True)) if self.training else None
-        layers = self.encoder.propagate_rows(rows, perturb=noise)
+        layers = self.encoder.propagate_rows(rows, perturb=self._noise())
         final, cl = torch.stack(layers[1:], 0).mean(0), layers[self.layer_cl]
         u, p, n = final[inv[:b]], final[inv[b : 2 * b]], final[inv[2 * b : 2 * b + nb]].view(*neg.shape, -1)
         terms = {"rec": self.rec_loss(u, p, n, batch)}
