@@ -58,3 +58,23 @@ def test_noise_equals_the_reference_formula():
     u = torch.rand(emb.shape, generator=torch.Generator().manual_seed(5))
     want = torch.sign(emb) * F.normalize(u, dim=-1) * 0.3
     assert torch.allclose(got, want, atol=1e-7) and got[3, 2] == 0
+
+
+def test_rand_bulk_is_seeded_uniform_and_falls_back_for_small_draws():
+    from contrastrec.augment._common import BULK_MIN, rand_bulk
+
+    g1, g2 = torch.Generator().manual_seed(7), torch.Generator().manual_seed(7)
+    a, b = rand_bulk((300, 400), g1, "cpu"), rand_bulk((300, 400), g2, "cpu")
+    assert torch.equal(a, b) and a.dtype == torch.float32 and a.shape == (300, 400)
+    assert not torch.equal(a, rand_bulk((300, 400), g1, "cpu"))  # the generator advanced
+    assert 0 <= float(a.min()) and float(a.max()) < 1
+    hist = torch.histc(a, bins=10, min=0, max=1) / a.numel()
+    assert torch.allclose(hist, torch.full((10,), 0.1), atol=0.005)
+    torch.manual_seed(3)
+    c = rand_bulk((BULK_MIN,), None, "cpu")
+    torch.manual_seed(3)
+    assert torch.equal(c, rand_bulk((BULK_MIN,), None, "cpu"))
+    torch.manual_seed(3)
+    small = rand_bulk((10,), None, "cpu")
+    torch.manual_seed(3)
+    assert torch.equal(small, torch.rand(10))

@@ -89,3 +89,62 @@ def test_simgcl_rows_view_noise_has_norm_eps_on_last_layer():
     clean = model.encoder.forward_rows(rows, include_layer0=False)
     noisy = model._view(0, rows)
     assert torch.allclose((noisy - clean).norm(dim=-1), torch.full((3,), 0.3), atol=1e-5)
+
+
+@pytest.mark.parametrize("n_layers", [0, 1, 2, 3])
+def test_propagate_rows_views_equals_separate_perturbed_propagations(n_layers):
+    """Clean + two noisy views from one differentiable propagation: same values and same
+    gradients as propagating each perturbed view on its own (the noise depends on each view's own
+    pre-noise layer through its sign, as SimGCL's)."""
+    torch.manual_seed(0)
+    enc = LightGCNEncoder(40, 25, 8, n_layers, _graph())
+    rows = torch.tensor([0, 5, 39, 40, 64, 5])
+    fixed = {}
+
+    def make_noise(k):
+        def noise(x):  # deterministic given the view and the shape, sign-matched like SimGCL's
+            w = fixed.setdefault((k, tuple(x.shape)), torch.rand(x.shape))
+            return 0.3 * torch.sign(x.detach()) * w
+        return noise
+
+    noises = [None, make_noise(1), make_noise(2)]
+    weights = [[torch.randn(rows.shape[0], 8) for _ in range(n_layers + 1)] for _ in noises]
+
+    views = enc.propagate_rows_views(rows, noises)
+    sum((e * w).sum() for layers, ws in zip(views, weights) for e, w in zip(layers, ws)).backward()
+    shared = [p.grad.clone() for p in enc.parameters()]
+    enc.zero_grad()
+    ref = [enc.propagate_rows(rows, perturb=None if f is None else (lambda x, f=f: x + f(x))) for f in noises]
+    sum((e * w).sum() for layers, ws in zip(ref, weights) for e, w in zip(layers, ws)).backward()
+    assert len(views) == 3
+    for a_layers, b_layers in zip(views, ref):
+        assert len(a_layers) == len(b_layers) == n_layers + 1
+        for a, b in zip(a_layers, b_layers):
+            assert torch.allclose(a, b, atol=1e-5)
+    if n_layers:
+        assert not torch.allclose(views[1][-1], views[0][-1])  # the noise is there
+    for a, p in zip(shared, enc.parameters()):
+        assert torch.allclose(a, p.grad, atol=1e-5)
+
+
+def test_simgcl_shared_path_uses_the_noise_and_matches_its_distribution():
+    """With noise on, the shared-propagation training step of SimGCL gives the views the noise
+    of separate propagations: at n_layers=1 each view's last layer is the clean one plus noise of
+    norm eps, so the InfoNCE of the two views differs from the clean one."""
+    ds = make_tiny()
+    cfg = build_config("simgcl", None, {"embedding_dim": 8, "batch_size": 16, "n_layers": 1, "seed": 0,
+                                        "device": "cpu", "graph.eps": 0.3, "ssl.warmup_epochs": 0})
+    model = build_model(cfg, ds)
+    model.train()
+    model.phase = "joint"
+    model.on_epoch_start(0)
+    rows = torch.tensor([0, 3, model.n_users + 2])
+    from contrastrec.augment.embedding import uniform_noise
+    clean, v1, v2 = model.encoder.propagate_rows_views(rows, [None] + [lambda x: uniform_noise(x, 0.3)] * 2)
+    for v in (v1, v2):
+        assert torch.allclose((v[-1] - clean[-1]).norm(dim=-1), torch.full((3,), 0.3), atol=1e-5)
+        assert torch.equal(v[0], clean[0])
+    assert not torch.allclose(v1[-1], v2[-1])
+    batch = next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))
+    terms = model.loss_terms(batch)
+    assert set(terms) == {"rec", "reg", "ssl"} and torch.isfinite(terms["ssl"])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 
 
@@ -17,6 +18,25 @@ def rand(shape, generator: torch.Generator | None, device: torch.device, dtype=t
     gdev = generator.device
     out = torch.rand(shape, generator=generator, device=gdev, dtype=dtype)
     return out if out.device == torch.device(device) else out.to(device)
+
+
+BULK_MIN = 1 << 16
+
+
+def rand_bulk(shape, generator: torch.Generator | None, device: torch.device, dtype=torch.float32) -> torch.Tensor:
+    """Like :func:`rand`, for large CPU draws (SimGCL noise over a whole embedding table at every
+    step): the numbers come from numpy's PCG64 (2-3x faster than torch's CPU Mersenne Twister on
+    one thread), seeded by one 63-bit draw from ``generator`` (or torch's global generator), so
+    seeding torch still makes the draws repeatable. Other devices, dtypes and small draws use
+    :func:`rand`."""
+    n = math.prod(shape)
+    if n < BULK_MIN or torch.device(device).type != "cpu" or dtype != torch.float32 or (
+            generator is not None and generator.device.type != "cpu"):
+        return rand(shape, generator, device, dtype)
+    seed = int(torch.randint(0, 2**63 - 1, (1,), generator=generator))
+    out = torch.empty(shape, dtype=torch.float32)
+    np.random.Generator(np.random.PCG64(seed)).random(out=out.numpy().reshape(-1), dtype=np.float32)
+    return out
 
 
 def randperm(n: int, generator: torch.Generator | None, device: torch.device) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from contrastrec.augment._common import rand
+from contrastrec.augment._common import rand_bulk
 
 __all__ = ["uniform_noise", "perturb", "EmbeddingNoise"]
 
@@ -42,7 +42,7 @@ def uniform_noise(
     eps = _check_eps(eps)
     if not training or eps == 0.0:
         return torch.zeros_like(emb)
-    u = rand(emb.shape, generator, emb.device, dtype=emb.dtype if emb.is_floating_point() else torch.float32)
+    u = rand_bulk(emb.shape, generator, emb.device, dtype=emb.dtype if emb.is_floating_point() else torch.float32)
     # in place (same values as sign(emb) * F.normalize(u) * eps, fewer temporaries: this runs on every
     # layer of every view at every step)
     u.div_(torch.linalg.vector_norm(u, dim=-1, keepdim=True).clamp_min_(1e-12)).mul_(eps)

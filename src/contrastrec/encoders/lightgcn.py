@@ -6,14 +6,15 @@ of layers 0..L. The adjacency is a torch sparse CSR built once; its backward use
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 from torch import nn
 
 from contrastrec.graph import spmm_rows, sym_spmm
 
-Perturb = Callable[[torch.Tensor], torch.Tensor]
+Perturb = Callable[[torch.Tensor], torch.Tensor]  # x -> perturbed x
+Noise = Callable[[torch.Tensor], torch.Tensor]  # x (detached) -> additive noise like x
 
 
 class LightGCNEncoder(nn.Module):
@@ -86,6 +87,55 @@ class LightGCNEncoder(nn.Module):
         if perturb is not None:
             last = perturb(last)
         return [e[rows] for e in layers] + [last]
+
+    def propagate_rows_views(
+        self,
+        rows: torch.Tensor,
+        noises: Sequence[Noise | None],
+    ) -> list[list[torch.Tensor]]:
+        """Several views of :meth:`propagate_rows` that differ only by additive noise, from one
+        differentiable propagation.
+
+        For each ``noise`` in ``noises`` (``None``: the clean view) returns the layers
+        ``[E0[rows], ..., EL[rows]]`` of ``propagate_rows(rows, perturb=lambda x: x + noise(x))``,
+        where ``noise(x)`` gets the view's layer *before* its noise (detached) and returns the
+        additive perturbation ``[*, D]`` (SimGCL: ``uniform_noise``, whose sign follows ``x``).
+
+        Propagation is linear and such noise carries no gradient, so a view's layer ``l`` is the
+        clean layer plus the noise propagated to it, ``N_l = Â N_{l-1} + n_l``, computed without
+        autograd; only the clean propagation is differentiated, and the backward of all views
+        together costs one propagation's (SimGCL's three propagations' backward become one).
+        Same values and gradients as separate perturbed propagations; same noise distribution.
+        """
+        adj = self.adj
+        x0 = torch.cat([self.user_emb.weight, self.item_emb.weight], 0)
+        if self.n_layers == 0:
+            return [[x0[rows]] for _ in noises]
+        clean, x = [x0], x0
+        for _ in range(self.n_layers - 1):
+            x = sym_spmm(adj, x)
+            clean.append(x)
+        last = spmm_rows(adj, rows, x)
+        clean_rows = [e[rows] for e in clean] + [last]
+        views = []
+        for noise in noises:
+            if noise is None:
+                views.append(list(clean_rows))
+                continue
+            deltas = []
+            with torch.no_grad():
+                acc = None  # N_{l-1} over all nodes: the noise propagated into the current layer
+                for e in clean[1:]:
+                    pre_noise = e.detach() if acc is None else e.detach() + sym_spmm(adj, acc)
+                    n = noise(pre_noise)
+                    acc = n if acc is None else pre_noise.sub_(e.detach()).add_(n)  # Â N_{l-1} + n_l
+                    deltas.append(acc[rows])
+                prop = spmm_rows(adj, rows, acc) if acc is not None else None
+                pre_noise = last.detach() if prop is None else last.detach() + prop
+                n = noise(pre_noise)
+                deltas.append(n if prop is None else prop.add_(n))
+            views.append([clean_rows[0]] + [c + d for c, d in zip(clean_rows[1:], deltas)])
+        return views
 
     def forward_rows(
         self,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import torch
 
-from contrastrec.augment.embedding import perturb
+from contrastrec.augment.embedding import perturb, uniform_noise
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.graph_base import GraphModel
@@ -53,6 +53,38 @@ class SimGCL(GraphModel):
         if rows is None:
             return self.encoder(perturb=self._noise, include_layer0=False)
         return self.encoder.forward_rows(rows, perturb=self._noise, include_layer0=False)
+
+    SHARED_PROPAGATION = True
+    """Joint steps differentiate one propagation for the clean and both noisy views (see
+    :meth:`_shared_loss_terms`); ``False`` propagates and differentiates each view on its own, as
+    the authors' code does (same values and gradients; ``benchmarks/graph_speed.py`` times both)."""
+
+    def loss_terms(self, batch):
+        if not (self.SHARED_PROPAGATION and self.ROW_RESTRICTED and self.cfg.schema != "integrated" and self.cfg.ssl.negatives == "in_batch"
+                and self.ssl_active()):
+            return super().loss_terms(batch)
+        return self._shared_loss_terms(batch)
+
+    def _shared_loss_terms(self, batch):
+        """The joint terms from one differentiable propagation: the clean view and the two noisy
+        views differ by gradient-free additive noise, so they are the clean propagation plus the
+        propagated noise (:meth:`LightGCNEncoder.propagate_rows_views`), and the backward of all
+        three costs one propagation's. Same values and gradients as three propagations."""
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        b, nb = users.shape[0], neg.numel()
+        uu, ii = torch.unique(users), torch.unique(pos)
+        nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users, uu, ii + self.n_users])
+        rows, inv = torch.unique(nodes, return_inverse=True)
+        noise = lambda x: uniform_noise(x, self.eps)  # noqa: E731
+        clean, v1, v2 = (torch.stack(layers[1:], 0).mean(0) if len(layers) > 1 else layers[0]
+                         for layers in self.encoder.propagate_rows_views(rows, [None, noise, noise]))
+        u, p, n = clean[inv[:b]], clean[inv[b : 2 * b]], clean[inv[2 * b : 2 * b + nb]].view(*neg.shape, -1)
+        terms = {"rec": self.rec_loss(u, p, n, batch)}
+        if self.reg_weight > 0:
+            terms["reg"] = self.reg_loss(users, pos, neg)
+        ju, ji = inv[2 * b + nb : 2 * b + nb + uu.shape[0]], inv[2 * b + nb + uu.shape[0] :]
+        terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
+        return terms
 
     def ssl_terms(self, batch, user_emb, item_emb):
         if not self.ssl_active():
