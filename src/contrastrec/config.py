@@ -31,7 +31,7 @@ class SSLConfig:
     beta: float = 1.0  # concentration of hard-negative weighting
     margin: float = 1.0  # triplet margin
     similarity: str = "cosine"  # cosine | dot
-    negatives: str = "in_batch"  # in_batch | uniform | popularity | hard
+    negatives: str = "in_batch"  # in_batch | all | uniform | popularity | hard
     n_negatives: int = 64  # explicit negatives per anchor (uniform / popularity / hard)
     popularity_alpha: float = 1.0
     hard_skip_top: int = 10
@@ -203,7 +203,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "freeze": ("none", "embeddings", "all_but_last"),
     "ssl.loss": ("infonce", "debiased", "hard_negative", "supcon", "triplet", "nce", "align_uniform"),
     "ssl.similarity": ("cosine", "dot"),
-    "ssl.negatives": ("in_batch", "uniform", "popularity", "hard"),
+    "ssl.negatives": ("in_batch", "all", "uniform", "popularity", "hard"),
     "ssl.head": ("none", "linear", "mlp"),
     "ssl.false_negatives": ("none", "same_target", "same_cluster", "same_user"),
     "sgl.augment": ("ed", "nd", "rw"),

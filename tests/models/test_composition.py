@@ -22,6 +22,7 @@ COMBOS = [
     {"ssl.loss": "nce"},
     {"ssl.loss": "align_uniform"},
     {"ssl.negatives": "uniform"},
+    {"ssl.negatives": "all"},
     {"ssl.negatives": "popularity"},
     {"ssl.negatives": "hard"},
     {"ssl.negatives": "hard", "ssl.loss": "triplet"},
@@ -80,6 +81,8 @@ def test_incompatible_combination_refused(model):
         build_config(model, None, {"ssl.negatives": "uniform", "ssl.loss": "debiased"})
     with pytest.raises(ConfigError, match="hard_ratio"):
         build_config(model, None, {"ssl.hard_ratio": 1.5})
+    with pytest.raises(ConfigError, match="ssl.negatives=all .* only ssl.loss=infonce"):
+        build_config(model, None, {"ssl.negatives": "all", "ssl.loss": "triplet"})
 
 
 def test_directau_requires_integrated():

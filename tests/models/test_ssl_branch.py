@@ -1,5 +1,7 @@
 """SSLBranch hard negatives: the whole-table ranking (graph pools) is exact, refreshed on schedule,
 and samples only from the configured rank band; the per-step path is unchanged."""
+import math
+
 import torch
 
 from contrastrec.config import SSLConfig
@@ -50,3 +52,27 @@ def test_refresh_every_call_equals_per_step_mining():
     cached = a.sample(ph[anchors], ph, anchors, None, pool_key="items")
     fresh = b.sample(ph[anchors], ph, anchors, None, pool_key="items")
     assert torch.equal(cached, fresh)
+
+
+def test_all_negatives_is_infonce_over_the_whole_pool_by_loops():
+    """ssl.negatives=all: each anchor against its positive and every other pool row (the pool row
+    of the anchor itself is the positive's slot, not a negative). Recomputed with float64 loops."""
+    torch.manual_seed(0)
+    br = SSLBranch(SSLConfig(negatives="all", temperature=0.3), 4)
+    pool = torch.randn(9, 4)
+    ids = torch.tensor([2, 7, 2, 0])
+    q, k = torch.randn(4, 4), pool[ids]
+    got = br(q, k, pool=pool, anchor_ids=ids)
+    k_off = k + 0.1 * torch.randn(4, 4)  # a positive that is not its pool row: written into the slot
+    got_off = br(q, k_off, pool=pool, anchor_ids=ids)
+    cos = lambda a, b: float(a.double() @ b.double() / (a.double().norm() * b.double().norm()))  # noqa: E731
+    for keys, value in ((k, got), (k_off, got_off)):
+        ref = 0.0
+        for i in range(4):
+            pos = math.exp(cos(q[i], keys[i]) / 0.3)
+            den = pos + sum(math.exp(cos(q[i], pool[j]) / 0.3) for j in range(9) if j != int(ids[i]))
+            ref += -math.log(pos / den) / 4
+        assert abs(float(value) - ref) < 1e-5
+    # without a pool it is the in-batch loss
+    inb = SSLBranch(SSLConfig(negatives="in_batch", temperature=0.3), 4)
+    assert torch.allclose(br(q, k), inb(q, k))

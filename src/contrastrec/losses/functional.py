@@ -425,13 +425,18 @@ def info_nce(
     n = negatives.shape[-2]
     _check_mask(positive_mask, (b, n))
 
+    cosine = similarity == "cosine"
+    keys = _normalize(negatives) if cosine else negatives
+
     def direction(anchor: Tensor, positive: Tensor) -> Tensor:
-        pos = paired_similarity(anchor, positive, similarity) / temperature
-        neg = _similarity_matrix(anchor, negatives, similarity) / temperature
+        # 1/T folded into the anchors; log(e^pos + sum e^neg) without concatenating a [B, n+1] copy
+        # (the negatives may be a whole embedding table: ssl.negatives=all)
+        a = (_normalize(anchor) if cosine else anchor) * (1.0 / temperature)
+        pos = (a * (_normalize(positive) if cosine else positive)).sum(-1)
+        neg = a @ keys.t() if keys.dim() == 2 else torch.einsum("bd,bnd->bn", a, keys)
         if positive_mask is not None:
             neg = neg.masked_fill(positive_mask, float("-inf"))
-        logits = torch.cat([pos.unsqueeze(1), neg], dim=1)
-        return (torch.logsumexp(logits, dim=1) - pos).mean()
+        return (torch.logaddexp(pos, torch.logsumexp(neg, dim=1)) - pos).mean()
 
     loss = direction(query, key)
     if symmetric:

@@ -9,6 +9,9 @@ Negatives (``ssl.negatives``), drawn from a *pool* of keys (default: the batch's
 pass the whole user or item table of the second view):
 
 * ``in_batch``: the other keys of the batch (the loss's own in-batch form);
+* ``all``: every other row of the pool (graph models: the whole user or item table of the second
+  view, as the SGL authors' code and SSLRec's SGL do; a full softmax over the table, no sampling;
+  ``infonce`` only). Without a pool it is ``in_batch``;
 * ``uniform``: ``ssl.n_negatives`` keys drawn uniformly from the pool;
 * ``popularity``: drawn with probability ∝ weight^``ssl.popularity_alpha`` (e.g. item popularity);
 * ``hard``: the embedding-based-retrieval recipe (Huang et al., KDD 2020): rank the pool by
@@ -25,6 +28,7 @@ The anchor itself never serves as its own negative (masked out of the loss).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from contrastrec.config import Config, ConfigError, SSLConfig
@@ -37,13 +41,16 @@ EXPLICIT_NEGATIVE_LOSSES = ("infonce", "triplet")
 def check_ssl_config(cfg: Config) -> None:
     """Refuse incompatible SSL combinations at configuration time."""
     s = cfg.ssl
+    if s.negatives == "all" and s.loss != "infonce":
+        raise ConfigError(f"ssl.negatives=all contrasts against the whole pool, which only ssl.loss=infonce takes "
+                          f"(got ssl.loss={s.loss})")
     if s.negatives != "in_batch" and s.loss not in EXPLICIT_NEGATIVE_LOSSES:
         raise ConfigError(
             f"ssl.negatives={s.negatives} draws explicit negatives, which ssl.loss={s.loss} does not take "
             f"(it defines its negatives in-batch); use ssl.negatives=in_batch or ssl.loss in "
             f"{', '.join(EXPLICIT_NEGATIVE_LOSSES)}"
         )
-    if s.negatives != "in_batch" and s.n_negatives <= 0:
+    if s.negatives not in ("in_batch", "all") and s.n_negatives <= 0:
         raise ConfigError("ssl.n_negatives must be positive")
     if not 0 <= s.hard_ratio <= 1:
         raise ConfigError(f"ssl.hard_ratio must be in [0, 1], got {s.hard_ratio}")
@@ -87,6 +94,12 @@ class SSLBranch(nn.Module):
         if self.cfg.negatives == "in_batch":
             return self.loss(qh, kh, labels=labels, positive_mask=positive_mask)
         batch_pool = pool is None
+        if self.cfg.negatives == "all":
+            if batch_pool:
+                return self.loss(qh, kh, labels=labels, positive_mask=positive_mask)
+            if anchor_ids is None:
+                raise ValueError("ssl.negatives=all with a pool needs anchor_ids (each anchor's own pool row)")
+            return self.all_pool_infonce(qh, kh, self.head(pool), anchor_ids)
         if batch_pool:
             pool, ph, anchor_ids = k, kh, torch.arange(k.shape[0], device=k.device)
         else:
@@ -101,6 +114,22 @@ class SSLBranch(nn.Module):
         if batch_pool and labels is not None:
             own = own | (labels[idx] == labels.unsqueeze(1))
         return self.loss(qh, kh, positive_mask=own, negatives=negatives)
+
+    def all_pool_infonce(self, qh: torch.Tensor, kh: torch.Tensor, ph: torch.Tensor,
+                         anchor_ids: torch.Tensor) -> torch.Tensor:
+        """InfoNCE of ``qh [B, D]`` with positives ``kh [B, D]`` against every pool row ``ph [P, D]``
+        except the anchor's own (``anchor_ids [B]``), whose slot holds the positive: the logits
+        ``[B, P]`` with the own slot overwritten, then one fused cross-entropy (no ``[B, P]`` mask).
+        Same value as ``info_nce(qh, kh, negatives=ph, positive_mask=own rows)``."""
+        t = self.cfg.temperature
+        if self.cfg.similarity == "cosine":
+            qh, kh, ph = F.normalize(qh, dim=-1, eps=1e-8), F.normalize(kh, dim=-1, eps=1e-8), F.normalize(ph, dim=-1, eps=1e-8)
+        qs = qh * (1.0 / t)
+        logits = qs @ ph.t()
+        if not torch.equal(kh, ph[anchor_ids]):  # graph views: the positive already sits in its slot
+            rows = torch.arange(qh.shape[0], device=qh.device)
+            logits = logits.index_put((rows, anchor_ids), (qs * kh).sum(-1))
+        return F.cross_entropy(logits, anchor_ids)
 
     @torch.no_grad()
     def rank_pool(self, ph: torch.Tensor, depth: int, chunk: int = 2048) -> torch.Tensor:
