@@ -102,3 +102,44 @@ def test_demo_quick(tmp_path, capsys):
 def test_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "contrastrec", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and "contrastrec" in r.stdout
+
+
+def test_evaluate_with_the_history_graph(tmp_path, capsys):
+    data = tmp_path / "seqs.txt"
+    _write_lists(data)
+    out = tmp_path / "run"
+    assert main(["train", "--dataset", str(data), "--output", str(out), "--quiet", "--device", "cpu",
+                 "--set", "model=lightgcn sequential=false split=loo epochs=2 embedding_dim=8 ks=[5,10] "
+                          "metric=ndcg@10 batch_size=32"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(out), "--eval-graph", "history"]) == 0
+    ev = json.loads(capsys.readouterr().out)
+    assert ev["eval_graph"] == "history"
+    assert ev["valid"]["ndcg@10"] == pytest.approx(res["valid"]["ndcg@10"], abs=1e-9)
+    assert ev["test"] != res["test"]
+
+
+def test_refit_trains_on_train_plus_valid_for_the_selected_epochs(tmp_path, capsys):
+    data = tmp_path / "seqs.txt"
+    _write_lists(data)
+    sel = tmp_path / "run"
+    assert main(["train", "--dataset", str(data), "--output", str(sel), "--quiet", "--device", "cpu",
+                 "--set", "model=lightgcn sequential=false split=loo epochs=4 embedding_dim=8 ks=[5,10] "
+                          "metric=ndcg@10 batch_size=32"]) == 0
+    chosen = json.loads((sel / "results.json").read_text())
+    capsys.readouterr()
+    out = tmp_path / "refit"
+    assert main(["refit", "--run", str(sel), "--output", str(out), "--quiet"]) == 0
+    res = json.loads((out / "results.json").read_text())
+    log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert len(log) == chosen["best_epoch"] + 1 and all("valid" not in r for r in log)  # no validation
+    assert res["config"]["refit"] is True and res["valid"] is None and set(res["test"]) == set(chosen["test"])
+    assert res["refit_of"]["best_epoch"] == chosen["best_epoch"]
+    ds = json.loads((out / "dataset.json").read_text())
+    first = json.loads((sel / "dataset.json").read_text())
+    assert ds["train"] == first["train"] + first["valid"] and ds["valid"] == 0 and ds["test"] == first["test"]
+    with pytest.raises(SystemExit, match="is itself a refit"):
+        main(["refit", "--run", str(out), "--output", str(tmp_path / "again"), "--quiet"])
+    with pytest.raises(SystemExit, match="only threads"):
+        main(["refit", "--run", str(sel), "--output", str(tmp_path / "x"), "--set", "lr=0.5"])

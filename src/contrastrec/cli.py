@@ -74,6 +74,42 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_refit(args) -> int:
+    """Second step of a validation-selected run: retrain on train + valid for the selected number
+    of epochs (same config, seed and schedule), then test that final model once."""
+    from contrastrec.config import apply_overrides, config_from_dict, parse_set_args, validate
+    from contrastrec.training.loop import fit
+
+    run = Path(args.run)
+    res_path = run / "results.json"
+    if not res_path.exists():
+        raise SystemExit(f"error: {res_path} not found: refit needs a finished, validation-selected run")
+    selected = json.loads(res_path.read_text())
+    src_cfg = config_from_dict(selected["config"])
+    if src_cfg.refit:
+        raise SystemExit(f"error: {run} is itself a refit")
+    pre = src_cfg.pretrain_epochs if src_cfg.schema == "pretrain_finetune" else 0
+    epochs = int(selected["best_epoch"]) + 1 - pre
+    if epochs < 1:
+        raise SystemExit(f"error: {run} selected epoch {selected['best_epoch']}, before fine-tuning started")
+    overrides = parse_set_args(args.set or [])
+    bad = sorted(k for k in overrides if k not in ("threads", "device", "eval_batch_size"))
+    if bad:
+        raise SystemExit(f"error: a refit repeats the selected run; only threads, device, eval_batch_size may "
+                         f"change (got {', '.join(bad)})")
+    cfg = config_from_dict(src_cfg.to_dict())
+    apply_overrides(cfg, {**overrides, "refit": True, "epochs": epochs, "max_train_seconds": 0}, source="refit")
+    validate(cfg)
+    ds = load_for_config(cfg, args.dataset)
+    res = fit(cfg, ds, args.output, progress=not args.quiet)
+    res["refit_of"] = {"run": str(run), "best_epoch": selected["best_epoch"], "valid": selected.get("valid")}
+    from contrastrec.training.checkpoint import atomic_write_json
+
+    atomic_write_json(Path(args.output) / "results.json", res)
+    print(json.dumps({"model": res["model"], "epochs": epochs, "test": res["test"]}, indent=2))
+    return 0
+
+
 @contextlib.contextmanager
 def _tracker(args, run_dir):
     """The ``--track`` tracker for ``run_dir`` (None without --track), closed afterwards."""
@@ -105,9 +141,11 @@ def cmd_evaluate(args) -> int:
     model = build_model(cfg, ds)
     model.load_state_dict(ck["model"])
     out = {}
+    eval_graph = args.eval_graph or cfg.eval_graph
     for phase in ("valid", "test"):
         ev = FullRankingEvaluator(ds, phase, ks=cfg.ks, chunk_size=cfg.eval_batch_size)
-        out[phase] = evaluate_model(model, ds, phase, ev, cfg.max_len)
+        out[phase] = evaluate_model(model, ds, phase, ev, cfg.max_len, eval_graph)
+    out["eval_graph"] = eval_graph
     print(json.dumps(out, indent=2))
     return 0
 
@@ -325,7 +363,21 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Rebuild the run's data split and model from DIR/best.pt and print metrics.")
     e.add_argument("--run", required=True, help="run directory")
     e.add_argument("--dataset", help="override the data path stored in the run")
+    e.add_argument("--eval-graph", choices=["train", "history"],
+                   help="graph models: the graph for the test set (default: the run's eval_graph); "
+                        "history = train + valid, the interactions known before the test one")
     e.set_defaults(func=cmd_evaluate)
+
+    r = sub.add_parser("refit", help="retrain a selected run on train + valid for its selected epochs, test once",
+                       description="Read DIR/results.json (config and validation-selected epoch), train the same "
+                       "config on train + valid for exactly that many epochs without validation, and evaluate "
+                       "the test set once on the final model. Writes OUT/results.json with refit_of.")
+    r.add_argument("--run", required=True, help="the validation-selected run directory")
+    r.add_argument("--output", required=True, help="run directory of the refit")
+    r.add_argument("--dataset", help="override the data path stored in the run")
+    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="threads, device or eval_batch_size only")
+    r.add_argument("--quiet", action="store_true", help="no progress bars")
+    r.set_defaults(func=cmd_refit)
 
     m = sub.add_parser("models", help="list the available models",
                        description="List every registered model with its paper. Use the name with "

@@ -122,6 +122,13 @@ class Config:
     threads: int = 0  # CPU threads for torch (0 = torch's default)
     metric: str = "ndcg@20"
     ks: list[int] = field(default_factory=lambda: [10, 20, 40])
+    # graph the graph models propagate over when scoring the test set: "train" (the training graph,
+    # the released-split protocol) or "history" (every interaction known before the test one:
+    # train + valid, as the sequential models' input histories). Validation always uses train.
+    eval_graph: str = "train"
+    # refit: train on train + valid for exactly `epochs` epochs, no validation, and test the final
+    # model (`contrastrec refit` sets it, with the epoch count a validation-selected run chose)
+    refit: bool = False
     max_train_seconds: float = 0.0  # 0 = no limit; otherwise stop (keeping the best checkpoint)
     # encoder
     encoder: str = ""  # "" = the model's default; mf | lightgcn | sasrec | gru4rec | caser
@@ -199,6 +206,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "encoder": ("", "mf", "lightgcn", "sasrec", "gru4rec", "caser"),
     "loss": ("", "bpr", "bce", "ce", "sampled_softmax", "softmax"),
     "schema": ("joint", "pretrain_finetune", "integrated"),
+    "eval_graph": ("train", "history"),
     "neg_sampler": ("uniform", "popularity", "hard"),
     "freeze": ("none", "embeddings", "all_but_last"),
     "ssl.loss": ("infonce", "debiased", "hard_negative", "supcon", "triplet", "nce", "align_uniform"),

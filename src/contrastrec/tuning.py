@@ -212,7 +212,7 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     net = build_model(cfg, ds)
     net.load_state_dict(ck["model"])
     test = evaluate_model(net, ds, "test", FullRankingEvaluator(ds, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size),
-                          cfg.max_len)
+                          cfg.max_len, cfg.eval_graph)
     results = json.loads((best_dir / "results.json").read_text())
     results["test"] = test
     results["tuning"] = {"trial": best.number, "params": best.params, "metric": metric, "value": best.value,

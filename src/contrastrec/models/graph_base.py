@@ -6,6 +6,10 @@ self-supervised terms by overriding :meth:`ssl_terms`.
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+import numpy as np
 import torch
 
 from contrastrec.config import Config, ConfigError
@@ -148,6 +152,22 @@ class GraphModel(Recommender):
             terms["reg"] = self.reg_loss(users, pos, neg)
         terms.update(self.ssl_terms(batch, user_emb, item_emb))
         return terms
+
+    @contextmanager
+    def evaluation_graph(self, users: np.ndarray, items: np.ndarray) -> Iterator[None]:
+        """Within the block the encoder propagates over the graph of ``(users, items)`` (e.g. train +
+        valid when scoring the test set, ``eval_graph: history``) instead of the training graph. The
+        parameters are unchanged; models without a graph (MF) ignore it."""
+        enc = self.encoder
+        if not self.uses_graph or not hasattr(enc, "adj"):
+            yield
+            return
+        old = enc.adj
+        enc.adj = normalized_adjacency(users, items, self.n_users, self.n_items, device=old.device)
+        try:
+            yield
+        finally:
+            enc.adj = old
 
     @torch.no_grad()
     def export_embeddings(self, histories=None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -21,6 +21,7 @@ import platform
 import resource
 import subprocess
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -111,9 +112,28 @@ def histories_for(model, dataset: Dataset, phase: str, max_len: int) -> torch.Te
     return padded_histories(dataset.history(phase), dataset.n_users, max_len)
 
 
-def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEvaluator, max_len: int) -> dict[str, float]:
+def refit_dataset(dataset: Dataset) -> Dataset:
+    """``dataset`` with the validation interactions moved into training (refit after selection):
+    the test history (train + valid) and the test targets are unchanged; there is no validation."""
+    from dataclasses import replace
+
+    from contrastrec.data.dataset import Split
+
+    empty = Split(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64))
+    return replace(dataset, train=Split.concat(dataset.train, dataset.valid), valid=empty,
+                   notes=[*dataset.notes, "refit: validation interactions moved into training"])
+
+
+def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEvaluator, max_len: int,
+                   eval_graph: str = "train") -> dict[str, float]:
+    """Full-ranking metrics of ``phase``. ``eval_graph="history"``: graph models score the test set
+    propagating over train + valid (the interactions known before it; see ``Config.eval_graph``)."""
     model.eval()
-    with torch.no_grad():
+    graph = nullcontext()
+    if eval_graph == "history" and phase == "test" and hasattr(model, "evaluation_graph"):
+        known = dataset.history(phase)
+        graph = model.evaluation_graph(known.users, known.items)
+    with torch.no_grad(), graph:
         fn = model.scorer(histories_for(model, dataset, phase, max_len))
         return evaluator(fn)
 
@@ -195,6 +215,8 @@ def _fit(
         state = RunState(**ckpt["state"])
         log(f"resuming {out} at epoch {state.epoch}")
 
+    if cfg.refit:
+        dataset = refit_dataset(dataset)
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
@@ -230,7 +252,7 @@ def _fit(
         tracker.log_params(flatten(cfg.to_dict()))
     metric_name = cfg.metric.lower()
     parse_metric(metric_name)
-    valid_eval = FullRankingEvaluator(dataset, "valid", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
+    valid_eval = None if cfg.refit else FullRankingEvaluator(dataset, "valid", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
     log_path = out / "log.jsonl"
     if not resume and log_path.exists():
         log_path.unlink()
@@ -282,7 +304,7 @@ def _fit(
         record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
 
         stop = False
-        evaluate_now = phase != "pretrain" and ((epoch - pre + 1) % cfg.eval_every == 0 or epoch == total_epochs - 1)
+        evaluate_now = not cfg.refit and phase != "pretrain" and ((epoch - pre + 1) % cfg.eval_every == 0 or epoch == total_epochs - 1)
         if evaluate_now:
             te = time.time()
             metrics = evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
@@ -321,6 +343,12 @@ def _fit(
             break
 
     # ---------------------------------------------------------------- the single test evaluation
+    if cfg.refit:  # no selection: the model after the prescribed epochs is the one tested
+        if epoch < total_epochs:
+            raise TrainingError(f"{out}: the refit stopped at epoch {epoch} of {total_epochs}; resume it "
+                                f"(contrastrec train --resume {out}) to finish before testing")
+        state.best_epoch = epoch - 1
+        save_checkpoint(out / "best.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model), "epoch": epoch - 1})
     if (out / "best.pt").exists():
         best = load_checkpoint(out / "best.pt")
         model.load_state_dict(best["model"])
@@ -329,12 +357,12 @@ def _fit(
     else:  # untrained baseline (popularity): select trivially, still on validation
         state.best_epoch = 0
         save_checkpoint(out / "best.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model), "epoch": 0})
-    valid_metrics = evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
+    valid_metrics = None if cfg.refit else evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
     test_metrics, eval_seconds = None, 0.0
     if evaluate_test:
         test_eval = FullRankingEvaluator(dataset, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
         te = time.time()
-        test_metrics = evaluate_model(model, dataset, "test", test_eval, cfg.max_len)
+        test_metrics = evaluate_model(model, dataset, "test", test_eval, cfg.max_len, cfg.eval_graph)
         eval_seconds = time.time() - te
         if tracker is not None:
             from contrastrec.tracking import metric_name as _tname
