@@ -104,14 +104,19 @@ def test_module_entry_point():
     assert r.returncode == 0 and "contrastrec" in r.stdout
 
 
-def test_evaluate_with_the_history_graph(tmp_path, capsys):
+def _graph_run(tmp_path, epochs: int):
+    """A LightGCN run on the lists file treated as leave-one-out graph CF; returns (dir, results)."""
     data = tmp_path / "seqs.txt"
     _write_lists(data)
     out = tmp_path / "run"
     assert main(["train", "--dataset", str(data), "--output", str(out), "--quiet", "--device", "cpu",
-                 "--set", "model=lightgcn sequential=false split=loo epochs=2 embedding_dim=8 ks=[5,10] "
+                 "--set", f"model=lightgcn sequential=false split=loo epochs={epochs} embedding_dim=8 ks=[5,10] "
                           "metric=ndcg@10 batch_size=32"]) == 0
-    res = json.loads((out / "results.json").read_text())
+    return out, json.loads((out / "results.json").read_text())
+
+
+def test_evaluate_with_the_history_graph(tmp_path, capsys):
+    out, res = _graph_run(tmp_path, 2)
     capsys.readouterr()
     assert main(["evaluate", "--run", str(out), "--eval-graph", "history"]) == 0
     ev = json.loads(capsys.readouterr().out)
@@ -121,13 +126,7 @@ def test_evaluate_with_the_history_graph(tmp_path, capsys):
 
 
 def test_refit_trains_on_train_plus_valid_for_the_selected_epochs(tmp_path, capsys):
-    data = tmp_path / "seqs.txt"
-    _write_lists(data)
-    sel = tmp_path / "run"
-    assert main(["train", "--dataset", str(data), "--output", str(sel), "--quiet", "--device", "cpu",
-                 "--set", "model=lightgcn sequential=false split=loo epochs=4 embedding_dim=8 ks=[5,10] "
-                          "metric=ndcg@10 batch_size=32"]) == 0
-    chosen = json.loads((sel / "results.json").read_text())
+    sel, chosen = _graph_run(tmp_path, 4)
     capsys.readouterr()
     out = tmp_path / "refit"
     assert main(["refit", "--run", str(sel), "--output", str(out), "--quiet"]) == 0
