@@ -504,25 +504,35 @@ def _debiased_rows(
     """
     b = logits.shape[0]
     eye = torch.eye(b, dtype=torch.bool, device=logits.device)
-    neg_valid = ~eye if not_negative is None else ~eye & ~not_negative
-    pos_set = eye if not_negative is None else eye | not_negative
     pos = logits.diagonal()
-    has_neg = neg_valid.any(1)
-    safe_valid = neg_valid | ~has_neg.unsqueeze(1)  # rows without negatives: any finite stand-in
-    n_neg = safe_valid.sum(1).to(logits.dtype)
     ninf = float("-inf")
+    if not_negative is None:  # negatives: the off-diagonal entries; the only positive: the diagonal
+        if b < 2:
+            return pos * 0.0  # no negatives: loss 0, with a (zero) gradient
+        has_neg = torch.ones_like(pos, dtype=torch.bool)
+        n_neg = torch.full_like(pos, float(b - 1))
+        masked = logits.masked_fill(eye, ninf)  # one [B, B] pass, shared by the logsumexps below
+        neg_logits = lambda scale: masked if scale == 1.0 else scale * masked  # noqa: E731
+    else:
+        neg_valid = ~eye & ~not_negative
+        has_neg = neg_valid.any(1)
+        safe_valid = neg_valid | ~has_neg.unsqueeze(1)  # rows without negatives: any finite stand-in
+        n_neg = safe_valid.sum(1).to(logits.dtype)
+        neg_logits = lambda scale: (logits if scale == 1.0 else scale * logits).masked_fill(~safe_valid, ninf)  # noqa: E731
     # log of the (importance-reweighted) mean of e^{l} over negatives:
     #   mean_j w_j e^{l_j}, w_j = e^{beta l_j} / mean_k e^{beta l_k}  ==  sum e^{(1+beta) l} / sum e^{beta l}
     if beta == 0:
-        log_neg_mean = torch.logsumexp(logits.masked_fill(~safe_valid, ninf), 1) - n_neg.log()
+        log_neg_mean = torch.logsumexp(neg_logits(1.0), 1) - n_neg.log()
     else:
-        log_neg_mean = (torch.logsumexp(((1.0 + beta) * logits).masked_fill(~safe_valid, ninf), 1)
-                        - torch.logsumexp((beta * logits).masked_fill(~safe_valid, ninf), 1))
+        log_neg_mean = torch.logsumexp(neg_logits(1.0 + beta), 1) - torch.logsumexp(neg_logits(beta), 1)
     valid = torch.ones_like(has_neg)
     log_ng = log_neg_mean
     if tau_plus > 0:
-        n_pos = pos_set.sum(1).to(logits.dtype)
-        log_pos_mean = torch.logsumexp(logits.masked_fill(~pos_set, ninf), 1) - n_pos.log()
+        if not_negative is None:
+            log_pos_mean = pos
+        else:
+            pos_set = eye | not_negative
+            log_pos_mean = torch.logsumexp(logits.masked_fill(~pos_set, ninf), 1) - pos_set.sum(1).to(logits.dtype).log()
         ratio = torch.exp(math.log(tau_plus) + log_pos_mean - log_neg_mean)
         valid = ratio < 1
         ratio = torch.where(valid, ratio, torch.zeros_like(ratio))
