@@ -343,7 +343,7 @@ def main(argv=None) -> int:
         lines += ["### Searches (`contrastrec tune`, validation only; the best trial is the `-tuned` row above)", ""]
         lines += searches
     lines += ["## Speed", "",
-              "Written by `python benchmarks/graph_speed.py --epochs 2 --json-out runs/bench/graph_speed.json` "
+              "Written by `python benchmarks/graph_speed.py --epochs 2 --simgcl-separate --json-out runs/bench/graph_speed.json` "
               "(1 thread, median of 2 epochs, nothing else running) and "
               "`python benchmarks/seq_speed.py --threads 1 --steps 30 --json-out runs/bench/seq_speed.json` "
               "(1 thread, on the shared 2-core machine while another training ran on the other core), "
