@@ -215,6 +215,7 @@ def _fit(
         state = RunState(**ckpt["state"])
         log(f"resuming {out} at epoch {state.epoch}")
 
+    commit = git_commit()  # the code this (stage of the) run trains with, not the one at its end
     if cfg.refit:
         dataset = refit_dataset(dataset)
     device = resolve_device(cfg.device)
@@ -382,7 +383,7 @@ def _fit(
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
-        "commit": git_commit(),
+        "commit": commit,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}",
         "config": cfg.to_dict(),
     }
