@@ -512,13 +512,17 @@ def _debiased_rows(
         has_neg = torch.ones_like(pos, dtype=torch.bool)
         n_neg = torch.full_like(pos, float(b - 1))
         masked = logits.masked_fill(eye, ninf)  # one [B, B] pass, shared by the logsumexps below
-        neg_logits = lambda scale: masked if scale == 1.0 else scale * masked  # noqa: E731
+
+        def neg_logits(scale: float) -> Tensor:
+            return masked if scale == 1.0 else scale * masked
     else:
         neg_valid = ~eye & ~not_negative
         has_neg = neg_valid.any(1)
         safe_valid = neg_valid | ~has_neg.unsqueeze(1)  # rows without negatives: any finite stand-in
         n_neg = safe_valid.sum(1).to(logits.dtype)
-        neg_logits = lambda scale: (logits if scale == 1.0 else scale * logits).masked_fill(~safe_valid, ninf)  # noqa: E731
+
+        def neg_logits(scale: float) -> Tensor:
+            return (logits if scale == 1.0 else scale * logits).masked_fill(~safe_valid, ninf)
     # log of the (importance-reweighted) mean of e^{l} over negatives:
     #   mean_j w_j e^{l_j}, w_j = e^{beta l_j} / mean_k e^{beta l_k}  ==  sum e^{(1+beta) l} / sum e^{beta l}
     if beta == 0:
@@ -532,7 +536,8 @@ def _debiased_rows(
             log_pos_mean = pos
         else:
             pos_set = eye | not_negative
-            log_pos_mean = torch.logsumexp(logits.masked_fill(~pos_set, ninf), 1) - pos_set.sum(1).to(logits.dtype).log()
+            n_pos = pos_set.sum(1).to(logits.dtype)
+            log_pos_mean = torch.logsumexp(logits.masked_fill(~pos_set, ninf), 1) - n_pos.log()
         ratio = torch.exp(math.log(tau_plus) + log_pos_mean - log_neg_mean)
         valid = ratio < 1
         ratio = torch.where(valid, ratio, torch.zeros_like(ratio))

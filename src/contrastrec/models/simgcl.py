@@ -60,8 +60,9 @@ class SimGCL(GraphModel):
     the authors' code does (same values and gradients; ``benchmarks/graph_speed.py`` times both)."""
 
     def loss_terms(self, batch):
-        if not (self.SHARED_PROPAGATION and self.ROW_RESTRICTED and self.cfg.schema != "integrated" and self.cfg.ssl.negatives == "in_batch"
-                and self.ssl_active()):
+        shared = (self.SHARED_PROPAGATION and self.ROW_RESTRICTED and self.cfg.schema != "integrated"
+                  and self.cfg.ssl.negatives == "in_batch" and self.ssl_active())
+        if not shared:
             return super().loss_terms(batch)
         return self._shared_loss_terms(batch)
 

@@ -123,7 +123,7 @@ class SSLBranch(nn.Module):
         Same value as ``info_nce(qh, kh, negatives=ph, positive_mask=own rows)``."""
         t = self.cfg.temperature
         if self.cfg.similarity == "cosine":
-            qh, kh, ph = F.normalize(qh, dim=-1, eps=1e-8), F.normalize(kh, dim=-1, eps=1e-8), F.normalize(ph, dim=-1, eps=1e-8)
+            qh, kh, ph = (F.normalize(x, dim=-1, eps=1e-8) for x in (qh, kh, ph))
         qs = qh * (1.0 / t)
         logits = qs @ ph.t()
         if not torch.equal(kh, ph[anchor_ids]):  # graph views: the positive already sits in its slot

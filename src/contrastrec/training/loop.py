@@ -253,7 +253,8 @@ def _fit(
         tracker.log_params(flatten(cfg.to_dict()))
     metric_name = cfg.metric.lower()
     parse_metric(metric_name)
-    valid_eval = None if cfg.refit else FullRankingEvaluator(dataset, "valid", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
+    valid_eval = None if cfg.refit else FullRankingEvaluator(dataset, "valid", ks=cfg.ks,
+                                                             chunk_size=cfg.eval_batch_size)
     log_path = out / "log.jsonl"
     if not resume and log_path.exists():
         log_path.unlink()
@@ -305,7 +306,8 @@ def _fit(
         record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
 
         stop = False
-        evaluate_now = not cfg.refit and phase != "pretrain" and ((epoch - pre + 1) % cfg.eval_every == 0 or epoch == total_epochs - 1)
+        evaluate_now = not cfg.refit and phase != "pretrain" and (
+            (epoch - pre + 1) % cfg.eval_every == 0 or epoch == total_epochs - 1)
         if evaluate_now:
             te = time.time()
             metrics = evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
