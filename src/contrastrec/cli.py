@@ -78,6 +78,7 @@ def cmd_refit(args) -> int:
     """Second step of a validation-selected run: retrain on train + valid for the selected number
     of epochs (same config, seed and schedule), then test that final model once."""
     from contrastrec.config import apply_overrides, config_from_dict, parse_set_args, validate
+    from contrastrec.training.checkpoint import atomic_write_json
     from contrastrec.training.loop import fit
 
     run = Path(args.run)
@@ -103,8 +104,6 @@ def cmd_refit(args) -> int:
     ds = load_for_config(cfg, args.dataset)
     res = fit(cfg, ds, args.output, progress=not args.quiet)
     res["refit_of"] = {"run": str(run), "best_epoch": selected["best_epoch"], "valid": selected.get("valid")}
-    from contrastrec.training.checkpoint import atomic_write_json
-
     atomic_write_json(Path(args.output) / "results.json", res)
     print(json.dumps({"model": res["model"], "epochs": epochs, "test": res["test"]}, indent=2))
     return 0

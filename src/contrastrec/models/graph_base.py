@@ -132,17 +132,30 @@ class GraphModel(Recommender):
             terms["reg"] = self.reg_loss(users, pos, batch["neg"])
         return terms
 
+    def batch_rows(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, with_unique: bool = False):
+        """The node rows a step reads (users, items offset by ``n_users``), deduplicated, and where
+        each batch entry sits in them: ``(rows [R], iu [B], ip [B], ineg [*neg.shape], iuu, iii)``;
+        ``iuu`` / ``iii`` index the batch's unique users / positive items (``with_unique``; else None)."""
+        b, nb = users.shape[0], neg.numel()
+        parts = [users, pos + self.n_users, neg.reshape(-1) + self.n_users]
+        if with_unique:
+            parts += [torch.unique(users), torch.unique(pos) + self.n_users]
+        rows, inv = torch.unique(torch.cat(parts), return_inverse=True)
+        iu, ip, ineg = inv[:b], inv[b : 2 * b], inv[2 * b : 2 * b + nb].view(neg.shape)
+        if not with_unique:
+            return rows, iu, ip, ineg, None, None
+        n_uu = parts[3].shape[0]
+        return rows, iu, ip, ineg, inv[2 * b + nb : 2 * b + nb + n_uu], inv[2 * b + nb + n_uu :]
+
     # ------------------------------------------------------------------ contract
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cfg.schema == "integrated":
             return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         if self.ROW_RESTRICTED and hasattr(self.encoder, "forward_rows"):
-            b = users.shape[0]
-            nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users])
-            rows, inv = torch.unique(nodes, return_inverse=True)
+            rows, iu, ip, ineg, _, _ = self.batch_rows(users, pos, neg)
             out = self.rows_embeddings(rows)
-            u, p, n = out[inv[:b]], out[inv[b : 2 * b]], out[inv[2 * b :]].view(*neg.shape, -1)
+            u, p, n = out[iu], out[ip], out[ineg]
             user_emb = item_emb = None
         else:
             user_emb, item_emb = self.embeddings()

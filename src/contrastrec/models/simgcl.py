@@ -72,18 +72,13 @@ class SimGCL(GraphModel):
         propagated noise (:meth:`LightGCNEncoder.propagate_rows_views`), and the backward of all
         three costs one propagation's. Same values and gradients as three propagations."""
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        b, nb = users.shape[0], neg.numel()
-        uu, ii = torch.unique(users), torch.unique(pos)
-        nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users, uu, ii + self.n_users])
-        rows, inv = torch.unique(nodes, return_inverse=True)
+        rows, iu, ip, ineg, ju, ji = self.batch_rows(users, pos, neg, with_unique=True)
         noise = lambda x: uniform_noise(x, self.eps)  # noqa: E731
         clean, v1, v2 = (torch.stack(layers[1:], 0).mean(0) if len(layers) > 1 else layers[0]
                          for layers in self.encoder.propagate_rows_views(rows, [None, noise, noise]))
-        u, p, n = clean[inv[:b]], clean[inv[b : 2 * b]], clean[inv[2 * b : 2 * b + nb]].view(*neg.shape, -1)
-        terms = {"rec": self.rec_loss(u, p, n, batch)}
+        terms = {"rec": self.rec_loss(clean[iu], clean[ip], clean[ineg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
-        ju, ji = inv[2 * b + nb : 2 * b + nb + uu.shape[0]], inv[2 * b + nb + uu.shape[0] :]
         terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
         return terms
 

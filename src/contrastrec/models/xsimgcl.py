@@ -65,18 +65,12 @@ class XSimGCL(GraphModel):
 
     def _rows_loss_terms(self, users, pos, neg, batch):
         """Same terms as the full pass, propagating the last layer at the batch's rows only."""
-        b, nb = users.shape[0], neg.numel()
-        uu, ii = torch.unique(users), torch.unique(pos)
-        nodes = torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users, uu, ii + self.n_users])
-        rows, inv = torch.unique(nodes, return_inverse=True)
+        rows, iu, ip, ineg, ju, ji = self.batch_rows(users, pos, neg, with_unique=True)
         layers = self.encoder.propagate_rows(rows, perturb=self._noise())
         final, cl = torch.stack(layers[1:], 0).mean(0), layers[self.layer_cl]
-        u, p, n = final[inv[:b]], final[inv[b : 2 * b]], final[inv[2 * b : 2 * b + nb]].view(*neg.shape, -1)
-        terms = {"rec": self.rec_loss(u, p, n, batch)}
+        terms = {"rec": self.rec_loss(final[iu], final[ip], final[ineg], batch)}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, neg)
         if self.ssl_active():
-            ju = inv[2 * b + nb : 2 * b + nb + uu.shape[0]]
-            ji = inv[2 * b + nb + uu.shape[0] :]
             terms["ssl"] = self.cfg.ssl.weight * (self.ssl(final[ju], cl[ju]) + self.ssl(final[ji], cl[ji]))
         return terms
