@@ -3,8 +3,9 @@
 Copies each run's results.json, log.jsonl and config.yaml (no weights) to docs/runs/ as evidence.
 Runs are named ``runs/<config-folder>-<model>`` and were produced by
 ``contrastrec train --config configs/<config-folder>/<model>.yaml --output runs/<config-folder>-<model>``
-(see benchmarks/run_all.sh). Published numbers are the ones quoted in
-../shared/datasets/REFERENCE_NUMBERS.md; nothing here is typed in by hand except those.
+(see benchmarks/run_all.sh). Numbers from outside the project (published results, the peer's
+results and timings) are read from benchmarks/peer_numbers.yaml, where each one carries its source;
+nothing here is typed in by hand.
 
     python benchmarks/collect_results.py --runs runs --bench runs/bench --output docs/results.md
 """
@@ -16,26 +17,32 @@ from pathlib import Path
 
 import yaml
 
-# Published reference numbers (REFERENCE_NUMBERS.md). Sequential: HR@5, HR@20, NDCG@5, NDCG@20.
-PUBLISHED_SEQ = {
-    ("beauty", "sasrec"): (0.0387, 0.0902, 0.0249, 0.0394),
-    ("beauty", "s3rec"): (0.0387, 0.0994, 0.0244, 0.0414),
-    ("beauty", "cl4srec"): (0.0401, 0.0974, 0.0268, 0.0428),
-    ("beauty", "coserec"): (0.0504, 0.1034, 0.0339, 0.0487),
-    ("beauty", "iclrec"): (0.0500, 0.1058, 0.0326, 0.0483),
-    ("beauty", "duorec"): (0.0559, 0.1193, 0.0340, 0.0518),
-    ("yelp-seq", "sasrec"): (0.0162, 0.0457, 0.0100, 0.0182),
-    ("yelp-seq", "s3rec"): (0.0201, 0.0573, 0.0123, 0.0226),
-    ("yelp-seq", "cl4srec"): (0.0227, 0.0623, 0.0143, 0.0254),
-    ("yelp-seq", "coserec"): (0.0241, 0.0649, 0.0151, 0.0263),
-    ("yelp-seq", "iclrec"): (0.0240, 0.0659, 0.0153, 0.0270),
-}
-# Graph CF on yelp-sslrec: Recall@10/20/40, NDCG@10/20/40.
-PUBLISHED_GRAPH = {
-    "lightgcn": (0.0450, 0.0713, 0.1085, 0.0273, 0.0351, 0.0441),
-    "sgl": (0.0556, 0.0850, 0.1293, 0.0341, 0.0428, 0.0536),
-    "ncl": (0.0471, 0.0753, 0.1142, 0.0291, 0.0374, 0.0469),
-}
+PEER_NUMBERS = Path(__file__).with_name("peer_numbers.yaml")
+SEQ_KEYS = ("hit@5", "hit@20", "ndcg@5", "ndcg@20")
+GRAPH_KEYS = ("recall@10", "recall@20", "recall@40", "ndcg@10", "ndcg@20", "ndcg@40")
+
+
+def load_peer_numbers(path: Path = PEER_NUMBERS) -> dict:
+    """The cited outside numbers (benchmarks/peer_numbers.yaml) in the shapes the sections use."""
+    d = yaml.safe_load(path.read_text())
+    speed = d["speed"]
+    return {
+        # sequential: (data set folder, model) -> (HR@5, HR@20, NDCG@5, NDCG@20)
+        "seq": {(e["dataset"], e["model"]): tuple(e["metrics"][k] for k in SEQ_KEYS) for e in d["sequential"]},
+        # graph CF on yelp-sslrec: model -> (Recall@10/20/40, NDCG@10/20/40)
+        "graph": {e["model"]: tuple(e["metrics"][k] for k in GRAPH_KEYS) for e in d["graph"]},
+        # the peer's XSimGCL on Beauty as graph CF (epoch selected on the test set): Recall@20, NDCG@20
+        "peer_beauty_graph": (d["peer_beauty_graph"]["metrics"]["recall@20"], d["peer_beauty_graph"]["metrics"]["ndcg@20"]),
+        "peer_graph_epoch_s": dict(speed["peer_graph_epoch_s"]["values"]),
+        "peer_graph_eval_s": speed["peer_graph_eval_s"]["value"],
+        "reference_seq_epoch_s": dict(speed["reference_seq_epoch_s"]["values"]),
+        "reference_seq_eval_s": speed["reference_seq_eval_s"]["value"],
+    }
+
+
+PEER = load_peer_numbers()
+PUBLISHED_SEQ = PEER["seq"]
+PUBLISHED_GRAPH = PEER["graph"]
 
 
 def f4(x) -> str:
@@ -122,7 +129,7 @@ def seq_section(runs: dict, folder: str) -> list[str]:
 
 
 # The peer's XSimGCL on Beauty as graph CF (epoch selected on the test set): Recall@20, NDCG@20.
-PEER_BEAUTY_GRAPH = (0.0971, 0.0415)
+PEER_BEAUTY_GRAPH = PEER["peer_beauty_graph"]
 
 
 def graph_section(runs: dict, folder: str, published: bool, root: Path | None = None) -> list[str]:
@@ -217,10 +224,12 @@ def speed_summary(bench: Path) -> list[str]:
                 ("XSimGCL epoch / SimGCL-per-view-propagations epoch",
                  f"{d.get('xsimgcl_over_simgcl_separate', float('nan')):.2f}", "<= 0.6"),
             ]
-        peer = {"lightgcn": 18, "xsimgcl": 28, "simgcl": 64, "sgl": 74, "simgcl_separate": 64}
+        peer = dict(PEER["peer_graph_epoch_s"])
+        peer["simgcl_separate"] = peer["simgcl"]  # our per-view-propagation SimGCL against the peer's SimGCL
         for m, t in e.items():
             rows.append((f"{m} epoch on Beauty-as-graph (s)", f"{t:.1f}", f"< {peer.get(m, 0) / 2:.0f} (half the peer's {peer.get(m)})"))
-        rows.append(("full evaluation, Beauty-as-graph (s)", f"{d['eval_s']:.1f}", "< 2.5 (half the peer's 5)"))
+        pe = PEER["peer_graph_eval_s"]
+        rows.append(("full evaluation, Beauty-as-graph (s)", f"{d['eval_s']:.1f}", f"< {pe / 2:.1f} (half the peer's {pe})"))
     q = bench / "seq_speed.json"
     if q.exists():
         d = json.loads(q.read_text())
@@ -233,10 +242,11 @@ def speed_summary(bench: Path) -> list[str]:
         if "iclrec_estep_share_of_epoch" in d:
             rows.append(("ICLRec k-means E-step / epoch", f"{100 * d['iclrec_estep_share_of_epoch']:.1f}%", "< 10%"))
         for m, t in d["epoch_s_estimate"].items():
-            ref = {"iclrec": 124, "cl4srec": 75}.get(m)
+            ref = PEER["reference_seq_epoch_s"].get(m)
             rows.append((f"{m} epoch on Beauty (s, {d['steps_timed']} steps x batches)", f"{t:.1f}",
                          f"< {ref / 5:.0f} (a fifth of the reference's {ref})" if ref else "–"))
-        rows.append(("full evaluation, Beauty (s)", f"{d['eval_s']:.1f}", "< 4.3 (a third of the reference's 13)"))
+        re_ = PEER["reference_seq_eval_s"]
+        rows.append(("full evaluation, Beauty (s)", f"{d['eval_s']:.1f}", f"< {re_ / 3:.1f} (a third of the reference's {re_})"))
     ev = bench / "eval_speed.json"
     if ev.exists():
         d = json.loads(ev.read_text())

@@ -34,3 +34,46 @@ def make_tiny(n_users: int = 60, n_items: int = 40, per_user: int = 8, seed: int
 @pytest.fixture
 def tiny():
     return make_tiny()
+
+
+def small_overrides(name: str, **extra) -> dict:
+    """Small, fast settings for model ``name`` that only name keys the model reads (a key that
+    does nothing is refused by the config)."""
+    from contrastrec.config import model_class
+
+    cls = model_class(name)
+    over = {"embedding_dim": 16, "device": "cpu", "batch_size": 32, "seed": 0}
+    if cls.task == "none":
+        over = {"device": "cpu", "seed": 0}
+    elif cls.sequential:
+        over.update({"max_len": 8, "n_layers": 2, "dropout": 0.1, "attn_dropout": 0.1})
+    elif name != "mf" and cls.DEFAULTS.get("encoder", "lightgcn") != "mf":
+        over["n_layers"] = 2
+    over.update({"ncl": {"ncl.n_clusters": 4}, "iclrec": {"iclrec.n_intents": 4}}.get(name, {}))
+    if cls.DEFAULTS.get("ssl.warmup_epochs", 0) and extra.get("schema", "joint") == "joint":
+        over["ssl.warmup_epochs"] = 0  # small runs: the contrastive term from the first epoch
+    over.update(extra)
+    if over.get("encoder") in ("gru4rec", "caser"):
+        over.pop("attn_dropout", None)
+        if over["encoder"] == "caser":
+            over.pop("n_layers", None)
+    return over
+
+
+def one_batch(name: str, epoch: int = 0, **over):
+    """``(model, batch)``: model ``name`` built on :func:`make_tiny` with :func:`small_overrides`
+    (seed 0), in training mode and phase ``joint`` after ``on_epoch_start(epoch)``, and the first
+    batch of epoch 0."""
+    import torch
+
+    from contrastrec.config import build_config
+    from contrastrec.training.loop import build_model, make_batches
+
+    ds = make_tiny()
+    cfg = build_config(name, None, small_overrides(name, **over))
+    torch.manual_seed(0)
+    model = build_model(cfg, ds)
+    model.train()
+    model.set_phase("joint")
+    model.on_epoch_start(epoch)
+    return model, next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))

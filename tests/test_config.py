@@ -5,9 +5,9 @@ from contrastrec.config import ConfigError, apply_overrides, build_config, parse
 
 def test_defaults_file_and_set_precedence(tmp_path):
     f = tmp_path / "c.yaml"
-    f.write_text("model: sasrec\nlr: 0.01\nssl:\n  temperature: 0.5\n")
+    f.write_text("model: cl4srec\nlr: 0.01\nssl:\n  temperature: 0.5\n")
     cfg = build_config(None, f, parse_set_args(["lr=0.002 ssl.weight=0.3", "epochs=7"]))
-    assert cfg.model == "sasrec"
+    assert cfg.model == "cl4srec"
     assert cfg.lr == 0.002  # --set beats the file
     assert cfg.ssl.temperature == 0.5  # file beats defaults
     assert cfg.ssl.weight == 0.3

@@ -7,7 +7,7 @@ import torch
 from contrastrec.cli import main
 from contrastrec.export import load_encoder, read_export
 from contrastrec.serving import load_run
-from contrastrec.training.batches import padded_histories
+from contrastrec.data.sequences import padded_histories
 
 from tests.serving.runs import trained_run
 

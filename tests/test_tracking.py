@@ -25,15 +25,19 @@ def test_mlflow_file_store(tmp_path):
     from mlflow.tracking import MlflowClient
 
     cfg = config("simgcl", epochs=2, embedding_dim=8, **{"ssl.warmup_epochs": 0})
+    from contrastrec.training.rundir import RunDir
+
+    RunDir(tmp_path / "run").prepare_new()  # the tracker's store lives in the new run's folder
     with make_tracker("mlflow", tmp_path / "run") as tracker:
-        fit(cfg, dataset_for(cfg), tmp_path / "run", progress=False, log=lambda s: None, tracker=tracker)
+        fit(cfg, dataset_for(cfg), tmp_path / "run", progress=False, log=lambda s: None, tracker=tracker,
+            prepare=False)
         run_id = tracker.run_id
     store = tmp_path / "run" / "mlruns"
     assert store.is_dir()
     client = MlflowClient(store.resolve().as_uri())
     data = client.get_run(run_id).data
     assert data.params["model"] == "simgcl" and data.params["ssl.weight"] == str(cfg.ssl.weight)
-    assert data.params["graph.eps"] == str(cfg.graph.eps) and data.params["ks"] == "[5, 10]"
+    assert data.params["simgcl.eps"] == str(cfg.params.eps) and data.params["ks"] == "[5, 10]"
     for key in ("loss/rec", "loss/ssl", "loss/reg", "loss/total", "valid/ndcg_at_10", "valid/recall_at_5"):
         assert [m.step for m in client.get_metric_history(run_id, key)] == [0, 1], key
     assert "test/ndcg_at_10" in data.metrics

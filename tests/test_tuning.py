@@ -8,7 +8,7 @@ optuna = pytest.importorskip("optuna")
 from contrastrec.cli import main  # noqa: E402
 from contrastrec.config import ConfigError  # noqa: E402
 from contrastrec.training.loop import fit  # noqa: E402
-from contrastrec.tuning import SPACES, PruningReporter, default_space, load_space, tune  # noqa: E402
+from contrastrec.tuning import SPACES, PruningReporter, check_space, default_space, load_space, tune  # noqa: E402
 
 from tests.serving.runs import config, data_file, dataset_for  # noqa: E402
 
@@ -59,7 +59,11 @@ def test_pruning_through_fit(tmp_path):
 
 def test_spaces(tmp_path):
     assert {"sgl.drop_ratio", "ssl.weight", "ssl.temperature"} <= set(SPACES["sgl"])
-    assert "graph.eps" in SPACES["simgcl"] and "graph.eps" in SPACES["xsimgcl"]
+    assert "simgcl.eps" in SPACES["simgcl"] and "xsimgcl.eps" in SPACES["xsimgcl"]
+    from contrastrec.config import MODELS
+
+    for name in MODELS:  # every declared space names valid keys of its own model
+        check_space(default_space(name), model=name)
     assert "dropout" in default_space("cl4srec") and "dropout" not in default_space("lightgcn")
     bad = tmp_path / "bad.yaml"
     bad.write_text("lrr: {type: float, low: 0.1, high: 1}\n")

@@ -24,20 +24,9 @@ def _fmt(v) -> str:
     return "" if v is None else str(v)
 
 
-# --------------------------------------------------------------------------- dataset loading
-def load_for_config(cfg, dataset_path: str | None = None):
-    from contrastrec.data import load_dataset
-
-    path = dataset_path or cfg.dataset
-    if not path:
-        raise SystemExit("error: no dataset given (use --dataset PATH or `dataset:` in the config)")
-    return load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed,
-                        k_core=cfg.k_core, unseen_users=cfg.unseen_users,
-                        sequential=cfg.sequential)
-
-
 # --------------------------------------------------------------------------- commands
 def cmd_train(args) -> int:
+    from contrastrec.data import dataset_for
     from contrastrec.config import build_config, parse_set_args
     from contrastrec.training.loop import fit
 
@@ -54,7 +43,7 @@ def cmd_train(args) -> int:
 
         ck = load_checkpoint(Path(args.resume) / "last.pt")
         cfg = resume_config(config_from_dict(ck["config"]), overrides)
-        ds = load_for_config(cfg)
+        ds = dataset_for(cfg)
         with _tracker(args, args.resume) as tracker:
             res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker,
                       resume_overrides=overrides)
@@ -63,11 +52,12 @@ def cmd_train(args) -> int:
     if not args.output:
         raise SystemExit("error: --output DIR is required (or --resume DIR)")
     cfg = build_config(args.model, args.config, overrides)
-    ds = load_for_config(cfg)
+    _prepare_output(args.output, args.overwrite)  # before the data is read: a bad folder fails fast
+    ds = dataset_for(cfg)
     print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
           f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
     with _tracker(args, args.output) as tracker:
-        res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker)
+        res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
     print(json.dumps({"model": res["model"], "best_epoch": res["best_epoch"], "valid": res["valid"],
                       "test": res["test"]}, indent=2))
     print(f"wrote {Path(args.output) / 'results.json'}")
@@ -77,6 +67,7 @@ def cmd_train(args) -> int:
 def cmd_refit(args) -> int:
     """Second step of a validation-selected run: retrain on train + valid for the selected number
     of epochs (same config, seed and schedule), then test that final model once."""
+    from contrastrec.data import dataset_for
     from contrastrec.config import apply_overrides, config_from_dict, parse_set_args, validate
     from contrastrec.training.checkpoint import atomic_write_json
     from contrastrec.training.loop import fit
@@ -101,12 +92,29 @@ def cmd_refit(args) -> int:
     cfg = config_from_dict(src_cfg.to_dict())
     apply_overrides(cfg, {**overrides, "refit": True, "epochs": epochs, "max_train_seconds": 0}, source="refit")
     validate(cfg)
-    ds = load_for_config(cfg, args.dataset)
-    res = fit(cfg, ds, args.output, progress=not args.quiet)
+    _prepare_output(args.output, False)
+    ds = dataset_for(cfg, args.dataset)
+    res = fit(cfg, ds, args.output, progress=not args.quiet, prepare=False)
     res["refit_of"] = {"run": str(run), "best_epoch": selected["best_epoch"], "valid": selected.get("valid")}
     atomic_write_json(Path(args.output) / "results.json", res)
     print(json.dumps({"model": res["model"], "epochs": epochs, "test": res["test"]}, indent=2))
     return 0
+
+
+def _prepare_output(output: str, overwrite: bool) -> None:
+    """A new run's folder: created, writable, and empty (or emptied with --overwrite)."""
+    import os
+    import tempfile
+
+    from contrastrec.training.checkpoint import WriteError
+    from contrastrec.training.rundir import RunDir
+
+    run = RunDir(output)
+    try:
+        run.prepare_new(overwrite)
+        tempfile.TemporaryFile(dir=run.path).close()
+    except OSError as e:
+        raise WriteError(e.errno, f"{output}: cannot write the run folder ({os.strerror(e.errno).lower() if e.errno else e})") from None
 
 
 @contextlib.contextmanager
@@ -128,6 +136,7 @@ def _tracker(args, run_dir):
 
 
 def cmd_evaluate(args) -> int:
+    from contrastrec.data import dataset_for
     from contrastrec.config import config_from_dict
     from contrastrec.evaluation import FullRankingEvaluator
     from contrastrec.training.checkpoint import load_checkpoint
@@ -136,7 +145,7 @@ def cmd_evaluate(args) -> int:
     run = Path(args.run)
     ck = load_checkpoint(run / "best.pt")
     cfg = config_from_dict(ck["config"])
-    ds = load_for_config(cfg, args.dataset)
+    ds = dataset_for(cfg, args.dataset)
     model = build_model(cfg, ds)
     model.load_state_dict(ck["model"])
     out = {}
@@ -227,7 +236,7 @@ def cmd_tune(args) -> int:
     from contrastrec.tracking import MissingExtra
     from contrastrec.tuning import load_space, tune
 
-    space = load_space(args.space) if args.space else None
+    space = load_space(args.space, args.model) if args.space else None
     try:
         res = tune(args.model, args.dataset, args.trials, args.output, space, parse_set_args(args.set or []))
     except MissingExtra as e:
@@ -306,7 +315,7 @@ def add_serving_commands(sub) -> None:
     tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
     tu.add_argument("--output", required=True, help="output folder")
     tu.add_argument("--space", help="YAML search space: key: {type: float|int|categorical, low, high, log, choices}")
-    tu.add_argument("--set", action="append", metavar="KEY=VALUE", help="fixed config overrides for every trial")
+    tu.add_argument("--set", action="append", nargs="+", metavar="KEY=VALUE", help="fixed config overrides for every trial")
     tu.set_defaults(func=cmd_tune)
 
     pl = sub.add_parser("plot", help="figures of runs: embeddings (unit circle + angle density) or curves")
@@ -346,10 +355,12 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--dataset", help="data file or folder (format detected from content)")
     t.add_argument("--format", help="force the input format (lists, triples, atomic, parquet)")
     t.add_argument("--config", help="YAML config file; --set values override it")
-    t.add_argument("--set", action="append", metavar="KEY=VALUE",
+    t.add_argument("--set", action="append", nargs="+", metavar="KEY=VALUE",
                    help="override config keys, e.g. --set lr=1e-3 ssl.weight=0.1 (repeatable)")
     t.add_argument("--output", help="run directory")
     t.add_argument("--resume", metavar="DIR", help="continue an interrupted run in DIR")
+    t.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --output (a folder that is not empty is refused without it)")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device (default from config: auto)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--track", choices=["tensorboard", "mlflow"],
@@ -374,7 +385,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--run", required=True, help="the validation-selected run directory")
     r.add_argument("--output", required=True, help="run directory of the refit")
     r.add_argument("--dataset", help="override the data path stored in the run")
-    r.add_argument("--set", action="append", metavar="KEY=VALUE", help="threads, device or eval_batch_size only")
+    r.add_argument("--set", action="append", nargs="+", metavar="KEY=VALUE", help="threads, device or eval_batch_size only")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_refit)
 
@@ -398,6 +409,9 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--models", nargs="*", help="subset of models to run")
     dm.set_defaults(func=cmd_demo)
     add_serving_commands(sub)
+    from contrastrec.synth import add_synth_command
+
+    add_synth_command(sub)
     return p
 
 
@@ -410,14 +424,17 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
+    from contrastrec.training.checkpoint import CheckpointError, WriteError
+    from contrastrec.training.rundir import RunDirError
+
     try:
         return int(args.func(args) or 0)
-    except (DataError, ConfigError) as e:
+    except (DataError, ConfigError, CheckpointError, RunDirError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except FileNotFoundError as e:
+    except WriteError as e:  # full disk, unwritable folder: the message names the file
         print(f"error: {e}", file=sys.stderr)
-        return 2
+        return 1
     except KeyboardInterrupt:
         print("interrupted: resume with `contrastrec train --resume DIR`", file=sys.stderr)
         return 130

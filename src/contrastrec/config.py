@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
-import importlib
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,7 +40,8 @@ class SSLConfig:
     head: str = "none"  # none | linear | mlp
     head_batch_norm: bool = False
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
-    warmup_epochs: int = 0  # schema=joint: epochs on the main loss alone before the SSL terms start (other schemas ignore it)
+    warmup_epochs: int = 0  # schema=joint: epochs on the main loss alone before the SSL terms start
+    gamma: float = 1.0  # align_uniform: weight of the uniformity term
 
 
 @dataclass
@@ -56,48 +56,6 @@ class AugConfig:
     augment_threshold: int = 4  # CoSeRec: shorter sequences only get insert / substitute
     correlation_top_k: int = 10
     correlation_update_epoch: int = 10  # CoSeRec: switch to embedding-based correlation after this epoch
-
-
-@dataclass
-class GraphSSLConfig:
-    """Graph contrastive settings (SGL / SimGCL / XSimGCL / NCL)."""
-
-    eps: float = 0.1  # SimGCL / XSimGCL noise magnitude ε
-    layer_cl: int = 1  # XSimGCL l*: the layer contrasted with the final one
-    # NCL
-    proto_weight: float = 1e-7  # NCL prototype-contrast weight (paper default scale)
-    struct_weight: float = 1e-7
-    alpha: float = 1.0  # NCL: weight of item side in the structure loss
-    n_clusters: int = 1000
-    warmup_epochs: int = 20  # NCL: epochs before prototype contrast starts
-    hyper_layers: int = 1  # NCL: the even layer 2*hyper_layers is the structural neighbour
-    # DirectAU
-    gamma: float = 1.0
-
-
-@dataclass
-class SGLConfig:
-    """SGL graph augmentation (Wu et al. 2021)."""
-
-    augment: str = "ed"  # ed (edge dropout) | nd (node dropout) | rw (random walk)
-    drop_ratio: float = 0.1  # ρ
-
-
-@dataclass
-class SeqSSLConfig:
-    """Sequential contrastive settings (ICLRec / DuoRec / S3-Rec)."""
-
-    n_intents: int = 256  # ICLRec k
-    intent_weight: float = 0.1
-    instance_weight: float = 0.1
-    intent_warmup_epochs: int = 0
-    supervised_positives: bool = True  # DuoRec: same-target sequences as positives
-    # S3-Rec pre-training
-    aap_weight: float = 0.2
-    mip_weight: float = 1.0
-    map_weight: float = 1.0
-    sp_weight: float = 0.5
-    mask_p: float = 0.2
 
 
 @dataclass
@@ -153,52 +111,32 @@ class Config:
     freeze: str = "none"  # none | embeddings | all_but_last (fine-tune phase)
     ssl: SSLConfig = field(default_factory=SSLConfig)
     aug: AugConfig = field(default_factory=AugConfig)
-    graph: GraphSSLConfig = field(default_factory=GraphSSLConfig)
-    sgl: SGLConfig = field(default_factory=SGLConfig)
-    seq: SeqSSLConfig = field(default_factory=SeqSSLConfig)
+    # the model's own hyper-parameters: an instance of its ``Params`` dataclass (None when it has
+    # none), written and read as the section named after the model (``simgcl.eps``, ``ncl.n_clusters``)
+    params: Any = None
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        params = self.params
+        self.params = None
+        try:
+            d = dataclasses.asdict(self)
+        finally:
+            self.params = params
+        d.pop("params")
+        if params is not None:
+            d[self.model] = dataclasses.asdict(params)
+        return d
 
 
 # --------------------------------------------------------------------------- registry
-# name -> (module, class). Lazy so that `contrastrec models` is fast.
-MODELS: dict[str, tuple[str, str]] = {
-    "pop": ("contrastrec.models.pop", "Popularity"),
-    "mf": ("contrastrec.models.mf", "MF"),
-    "lightgcn": ("contrastrec.models.lightgcn", "LightGCN"),
-    "sasrec": ("contrastrec.models.sasrec", "SASRec"),
-    "sgl": ("contrastrec.models.sgl", "SGL"),
-    "simgcl": ("contrastrec.models.simgcl", "SimGCL"),
-    "xsimgcl": ("contrastrec.models.xsimgcl", "XSimGCL"),
-    "ncl": ("contrastrec.models.ncl", "NCL"),
-    "directau": ("contrastrec.models.directau", "DirectAU"),
-    "cl4srec": ("contrastrec.models.cl4srec", "CL4SRec"),
-    "simcse": ("contrastrec.models.simcse", "SimCSE"),
-    "duorec": ("contrastrec.models.duorec", "DuoRec"),
-    "coserec": ("contrastrec.models.coserec", "CoSeRec"),
-    "iclrec": ("contrastrec.models.iclrec", "ICLRec"),
-    "s3rec": ("contrastrec.models.s3rec", "S3Rec"),
-}
+# Derived from the model classes (see contrastrec.models.registry): each model declares its NAME,
+# DESCRIPTION, Params, DEFAULTS, tuning SPACE and DEMO setting in its own file.
+from contrastrec.models.registry import RegistryView  # noqa: E402  (no torch import at this point)
 
-MODEL_DESCRIPTIONS: dict[str, str] = {
-    "pop": "popularity baseline (the floor)",
-    "mf": "matrix factorization with BPR (Rendle et al. 2009)",
-    "lightgcn": "LightGCN (He et al. SIGIR 2020)",
-    "sasrec": "SASRec self-attentive sequential recommender (Kang & McAuley ICDM 2018)",
-    "sgl": "SGL graph augmentation contrast, sgl.augment via graph.augment=ed|nd|rw (Wu et al. SIGIR 2021)",
-    "simgcl": "SimGCL noise-perturbed graph contrast (Yu et al. SIGIR 2022)",
-    "xsimgcl": "XSimGCL cross-layer contrast in one perturbed pass (Yu et al. TKDE 2023)",
-    "ncl": "NCL structural + prototype neighbour contrast (Lin et al. WWW 2022)",
-    "directau": "DirectAU alignment + uniformity, integrated (Wang et al. KDD 2022)",
-    "cl4srec": "CL4SRec crop/mask/reorder sequence contrast (Xie et al. ICDE 2022)",
-    "simcse": "SimCSE-style dropout views of sequences (Gao et al. EMNLP 2021)",
-    "duorec": "DuoRec dropout + same-target supervised positives (Qiu et al. WSDM 2022)",
-    "coserec": "CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation (Liu et al. 2021)",
-    "iclrec": "ICLRec intent contrast: k-means intents (EM) + instance contrast, FNM (Chen et al. WWW 2022)",
-    "s3rec": "S3-Rec AAP/MIP/MAP/SP attribute pre-training, then fine-tuning; needs item attributes (Zhou et al. CIKM 2020)",
-}
+MODELS = RegistryView()  # name -> model class
+MODEL_DESCRIPTIONS = RegistryView("DESCRIPTION")  # name -> one-line description
 
+# choices of the shared keys; a model's own keys declare theirs with typing.Literal in its Params
 CHOICES: dict[str, tuple[str, ...]] = {
     "split": ("auto", "loo", "random", "temporal", "presplit"),
     "unseen_users": ("auto", "error", "keep", "drop"),
@@ -214,20 +152,31 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "ssl.negatives": ("in_batch", "all", "uniform", "popularity", "hard"),
     "ssl.head": ("none", "linear", "mlp"),
     "ssl.false_negatives": ("none", "same_target", "same_cluster", "same_user"),
-    "sgl.augment": ("ed", "nd", "rw"),
 }
 
+# Before each model had its own section, model keys lived in shared sections; a saved config or
+# an old config file that uses them is read into the model's section (when the model has the key).
+LEGACY_SECTIONS = ("graph", "seq", "sgl")
 
-def register_model(name: str, module: str, cls: str, description: str = "") -> None:
-    MODELS[name] = (module, cls)
-    MODEL_DESCRIPTIONS[name] = description
+
+def register_model(cls_or_name, module: str | None = None, cls: str | None = None, description: str = "") -> type:
+    from contrastrec.models.registry import register_model as _register
+
+    return _register(cls_or_name, module, cls, description)
 
 
 def model_class(name: str) -> type:
-    if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r}{_suggest(name, MODELS)}; valid: {', '.join(sorted(MODELS))}")
-    mod, cls = MODELS[name]
-    return getattr(importlib.import_module(mod), cls)
+    from contrastrec.models.registry import registered
+
+    models = registered()
+    if name not in models:
+        raise ConfigError(f"unknown model {name!r}{_suggest(name, models)}; valid: {', '.join(sorted(models))}")
+    return models[name]
+
+
+def params_class(model: str) -> type | None:
+    """The model's ``Params`` dataclass (its own section of the config), or None."""
+    return getattr(model_class(model), "Params", None)
 
 
 # --------------------------------------------------------------------------- building
@@ -240,20 +189,33 @@ def _field_types(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def valid_keys(cls=Config, prefix: str = "") -> list[str]:
+def valid_keys(cls=Config, prefix: str = "", model: str | None = None) -> list[str]:
+    """The config keys (``ssl.temperature``); with ``model``, its own section's keys too."""
     out = []
     for f in dataclasses.fields(cls):
+        if cls is Config and f.name == "params":
+            continue
         t = _field_types(cls)[f.name]
         if dataclasses.is_dataclass(t):
             out += valid_keys(t, prefix + f.name + ".")
         else:
             out.append(prefix + f.name)
+    if model is not None:
+        p = params_class(model)
+        if p is not None:
+            out += valid_keys(p, f"{model}.")
     return out
 
 
 def _coerce(key: str, value: Any, typ: Any) -> Any:
     origin = typing.get_origin(typ)
     args = typing.get_args(typ)
+    if origin is typing.Literal:
+        val = _coerce(key, value, type(args[0]))
+        if val not in args:
+            raise ConfigError(f"{key}: invalid value {val!r}{_suggest(str(val), [str(a) for a in args])}; "
+                              f"valid: {', '.join(str(a) for a in args)}")
+        return val
     if origin is typing.Union or (origin is not None and type(None) in args):
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             if type(None) in args:
@@ -318,18 +280,54 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "") -> Config:
-    """Apply flat or nested overrides to ``cfg`` in place, validating keys, types and choices."""
+def _resolve_key(cfg: Config, key: str, where: str, legacy: str = "translate") -> tuple[Any, str] | None:
+    """The object holding ``key`` and the attribute name; None when a legacy key is dropped.
+
+    ``legacy``: "translate" (files and --set: a legacy ``graph.eps`` is read as the model's
+    ``simgcl.eps``; one the model does not have is refused) or "drop" (saved configs, which held
+    every model's keys: those of other models did nothing and are dropped)."""
+    head, _, rest = key.partition(".")
+    if rest and head == cfg.model and cfg.params is not None:
+        if rest not in {f.name for f in dataclasses.fields(cfg.params)}:
+            raise ConfigError(f"{where}unknown key {key!r} for model {cfg.model}"
+                              f"{_suggest(key, valid_keys(model=cfg.model))}")
+        return cfg.params, rest
+    if rest and head in LEGACY_SECTIONS and "." not in rest:
+        if cfg.params is not None and rest in {f.name for f in dataclasses.fields(cfg.params)}:
+            return cfg.params, rest
+        if legacy == "drop":
+            return None
+        raise ConfigError(f"{where}{key} does nothing for model {cfg.model}: model keys live in the model's own "
+                          f"section now (e.g. simgcl.eps), and {cfg.model} has no key {rest!r}")
     keys = valid_keys()
-    where = f"{source}: " if source else ""
-    for key, value in _flatten(overrides).items():
-        if key not in keys:
-            raise ConfigError(f"{where}unknown config key {key!r}{_suggest(key, keys)}")
+    if key in keys:
         obj: Any = cfg
         parts = key.split(".")
         for p in parts[:-1]:
             obj = getattr(obj, p)
-        typ = _field_types(type(obj))[parts[-1]]
+        return obj, parts[-1]
+    if rest:
+        from contrastrec.models.registry import registered
+
+        if head in registered():
+            raise ConfigError(f"{where}{key} is a key of model {head}, but this config's model is {cfg.model}")
+    raise ConfigError(f"{where}unknown config key {key!r}{_suggest(key, valid_keys(model=cfg.model))}")
+
+
+def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "", legacy: str = "translate") -> Config:
+    """Apply flat or nested overrides to ``cfg`` in place, validating keys, types and choices.
+    Keys of the model's own section are ``<model>.<key>`` (``cfg.params``)."""
+    where = f"{source}: " if source else ""
+    for key, value in _flatten(overrides).items():
+        if key == "model":
+            if str(value) != cfg.model:
+                raise ConfigError(f"{where}model {value!r} differs from the config's model {cfg.model!r}")
+            continue
+        found = _resolve_key(cfg, key, where, legacy)
+        if found is None:
+            continue
+        obj, attr = found
+        typ = _field_types(type(obj))[attr]
         try:
             val = _coerce(key, value, typ)
         except ConfigError as e:
@@ -339,18 +337,30 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "") ->
                 f"{where}{key}: invalid value {val!r}{_suggest(str(val), CHOICES[key])}; "
                 f"valid: {', '.join(c for c in CHOICES[key] if c)}"
             )
-        setattr(obj, parts[-1], val)
+        setattr(obj, attr, val)
+    return cfg
+
+
+def new_config(model: str) -> Config:
+    """The library defaults for ``model`` (its ``Params`` section at their dataclass defaults)."""
+    cfg = Config(model=model)
+    p = params_class(model)
+    cfg.params = p() if p is not None else None
     return cfg
 
 
 def parse_set_args(items: list[str]) -> dict[str, Any]:
     """``["a=1 b=2", "ssl.loss=debiased"]`` -> ``{"a": 1, "b": 2, "ssl.loss": "debiased"}``.
 
-    One ``--set`` may hold several whitespace-separated ``key=value`` pairs. Values are parsed
+    One ``--set`` may hold several ``key=value`` pairs, as separate arguments (``--set a=1 b=2``,
+    given here as a list) or in one quoted argument. Values are parsed
     as YAML scalars (so ``1e-3`` is a number and ``[5,10]`` a list).
     """
     out: dict[str, Any] = {}
-    for item in items:
+    flat: list[str] = []
+    for item in items:  # argparse with nargs="+" and action="append" gives a list per --set
+        flat += [item] if isinstance(item, str) else list(item)
+    for item in flat:
         for tok in item.split():
             if "=" not in tok:
                 raise ConfigError(f"--set expects key=value, got {tok!r}")
@@ -387,31 +397,43 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def explicit_keys(cfg: Config, *sources: dict[str, Any]) -> set[str]:
+    """The keys a file or ``--set`` names, as they resolve in ``cfg`` (legacy keys translated)."""
+    out = set()
+    for src in sources:
+        for key in _flatten(src):
+            head, _, rest = key.partition(".")
+            out.add(f"{cfg.model}.{rest}" if head in LEGACY_SECTIONS and rest else key)
+    return out
+
+
 def build_config(
     model: str | None = None,
     file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> Config:
-    """Build a validated Config: defaults < model DEFAULTS < file < overrides (< explicit model)."""
+    """Build a validated Config: defaults < model DEFAULTS < file < overrides (< explicit model).
+
+    A key that the file or the overrides set and that does nothing under the resulting config
+    (see :func:`inert_keys`) is refused with a one-line error naming the key and the model."""
     file_d = load_yaml(file) if file else {}
     over = dict(overrides or {})
-    name = over.get("model") or model or file_d.get("model") or Config.model
-    cfg = Config()
-    cls = model_class(str(name))
+    name = str(over.get("model") or model or file_d.get("model") or Config.model)
+    cls = model_class(name)
+    cfg = new_config(name)
     apply_overrides(cfg, getattr(cls, "DEFAULTS", {}), source=f"model {name} defaults")
+    file_d = {k: v for k, v in file_d.items() if k != "model"}
+    over.pop("model", None)
     apply_overrides(cfg, file_d, source=str(file) if file else "")
-    if model:
-        over.setdefault("model", model)
     apply_overrides(cfg, over, source="--set")
-    cfg.model = str(name) if not over.get("model") else str(over["model"])
-    validate(cfg)
+    validate(cfg, explicit=explicit_keys(cfg, file_d, over))
     return cfg
 
 
-def validate(cfg: Config) -> None:
-    """Cross-field checks; incompatible combinations are refused here, at configuration time."""
-    if cfg.model not in MODELS:
-        raise ConfigError(f"unknown model {cfg.model!r}{_suggest(cfg.model, MODELS)}")
+def validate(cfg: Config, explicit: set[str] | None = None) -> None:
+    """Cross-field checks; incompatible combinations are refused here, at configuration time.
+    ``explicit``: keys a file or ``--set`` named; any of them that does nothing is refused."""
+    model_class(cfg.model)
     for k in ("epochs", "batch_size", "embedding_dim", "eval_every", "eval_batch_size", "max_len"):
         if getattr(cfg, k) <= 0:
             raise ConfigError(f"{k} must be positive, got {getattr(cfg, k)}")
@@ -448,10 +470,73 @@ def validate(cfg: Config) -> None:
         raise ConfigError("schema=pretrain_finetune needs pretrain_epochs > 0")
     if cfg.ssl.warmup_epochs < 0:
         raise ConfigError(f"ssl.warmup_epochs must be >= 0, got {cfg.ssl.warmup_epochs}")
+    if cfg.ssl.weight < 0:
+        raise ConfigError(f"ssl.weight must be >= 0, got {cfg.ssl.weight}")
     cls = model_class(cfg.model)
-    check = getattr(cls, "check_config", None)
-    if check is not None:
-        check(cfg)
+    if (cfg.schema == "joint" and cls.reads_ssl(cfg) and cfg.ssl.warmup_epochs > 0
+            and cfg.ssl.warmup_epochs >= cfg.epochs):
+        raise ConfigError(f"ssl.warmup_epochs={cfg.ssl.warmup_epochs} >= epochs={cfg.epochs}: the contrastive "
+                          f"terms of {cfg.model} would never start (lower ssl.warmup_epochs, or raise epochs)")
+    cls.check_config(cfg)
+    if explicit:
+        inert = inert_keys(cfg)
+        for key in sorted(explicit):
+            reason = inert.get(key) or next((r for k, r in inert.items() if k.endswith(".*")
+                                             and key.startswith(k[:-1])), None)
+            if reason:
+                raise ConfigError(f"{key} does nothing for model {cfg.model}: {reason}")
+
+
+SSL_LOSS_KEYS = ("temperature", "similarity", "tau_plus", "beta", "margin", "gamma")
+
+
+def ssl_loss_keys(loss: str) -> set[str]:
+    """The ``ssl.*`` keys that the SSL loss ``loss`` takes (from its constructor's signature)."""
+    import inspect
+
+    from contrastrec.losses import SSL_LOSSES
+
+    return set(inspect.signature(SSL_LOSSES[loss].__init__).parameters) & set(SSL_LOSS_KEYS)
+
+
+def inert_keys(cfg: Config) -> dict[str, str]:
+    """Keys that do nothing under ``cfg`` -> why (``"ssl.*"`` covers a section). Shared rules here;
+    each model adds its own (``Recommender.inert_keys``)."""
+    cls = model_class(cfg.model)
+    out: dict[str, str] = {}
+    s = cfg.ssl
+    if not cls.reads_ssl(cfg):
+        out["ssl.*"] = f"it has no contrastive term{'' if cfg.schema == 'joint' else ' under schema=' + cfg.schema}"
+    else:
+        for k in set(SSL_LOSS_KEYS) - ssl_loss_keys(s.loss):
+            out[f"ssl.{k}"] = f"ssl.loss={s.loss} does not take it"
+        if s.negatives in ("in_batch", "all"):
+            out["ssl.n_negatives"] = f"ssl.negatives={s.negatives} draws no explicit negatives"
+        if s.negatives != "popularity":
+            out["ssl.popularity_alpha"] = "it is read by ssl.negatives=popularity only"
+        if s.negatives != "hard":
+            for k in ("hard_skip_top", "hard_band", "hard_ratio", "hard_refresh_every"):
+                out[f"ssl.{k}"] = "it is read by ssl.negatives=hard only"
+        if s.head == "none":
+            out["ssl.head_batch_norm"] = "ssl.head=none has no layer to normalise"
+        if cfg.schema != "joint":
+            out["ssl.warmup_epochs"] = f"the warm-up is a schema=joint schedule (schema={cfg.schema})"
+    if "aug" not in cls.sections(cfg):
+        out["aug.*"] = "it draws no sequence augmentation"
+    if cfg.schema != "pretrain_finetune":
+        out["pretrain_epochs"] = out["freeze"] = f"it is read by schema=pretrain_finetune only (schema={cfg.schema})"
+    loss = cfg.loss or cls_default_loss(cfg)
+    if loss != "softmax":
+        out["rec_temperature"] = f"it is read by loss=softmax only (loss={loss})"
+    if loss in ("ce", "softmax") or cls.task == "none":
+        out["n_negatives"] = f"loss={loss} samples no negatives"
+    if cfg.neg_sampler != "popularity":
+        out["neg_alpha"] = "it is read by neg_sampler=popularity only"
+    if cfg.neg_sampler != "hard":
+        for k in ("neg_hard_skip_top", "neg_hard_band", "neg_hard_ratio", "neg_hard_refresh_every"):
+            out[k] = "it is read by neg_sampler=hard only"
+    out.update(cls.inert_keys(cfg))
+    return out
 
 
 def cls_default_loss(cfg: Config) -> str:
@@ -476,7 +561,9 @@ def resume_config(cfg: Config, overrides: dict[str, Any]) -> Config:
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:
-    """Rebuild a Config saved with ``to_dict`` (checkpoints, results.json)."""
-    cfg = Config()
-    apply_overrides(cfg, d, source="saved config")
+    """Rebuild a Config saved with ``to_dict`` (checkpoints, results.json). Saved configs from
+    before the per-model sections (``graph.*``, ``seq.*``, ``sgl.*`` holding every model's keys)
+    are read into the model's section; the other models' keys, which did nothing, are dropped."""
+    cfg = new_config(str(d.get("model", Config.model)))
+    apply_overrides(cfg, d, source="saved config", legacy="drop")
     return cfg

@@ -1,21 +1,17 @@
-"""`contrastrec demo`: every model on a synthetic data set with planted structure, in minutes on a CPU."""
+"""`contrastrec demo`: the models that declare a ``DEMO`` setting, on a synthetic data set with
+planted structure, in minutes on a CPU. (A model's demo setting lives in its own file.)"""
 from __future__ import annotations
 
 import tempfile
 import time
 from pathlib import Path
 
-# model -> overrides for the demo (small, fast settings; validation-selected like every run)
-DEMO_MODELS: dict[str, dict] = {
-    "pop": {},
-    "mf": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
-    "lightgcn": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
-    "sasrec": {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
-    "simgcl": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
-    "xsimgcl": {"epochs": 20, "lr": 5e-3, "batch_size": 1024},
-    "cl4srec": {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
-    "duorec": {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1},
-}
+
+def demo_models() -> dict[str, dict]:
+    """model -> its demo overrides (small, fast settings; validation-selected like every run)."""
+    from contrastrec.models.registry import registered
+
+    return {name: dict(cls.DEMO) for name, cls in registered().items() if cls.DEMO is not None}
 
 
 def run_demo(output: str | None = None, quick: bool = False, models: list[str] | None = None,
@@ -31,14 +27,15 @@ def run_demo(output: str | None = None, quick: bool = False, models: list[str] |
              "interactions (user groups x item clusters, Zipf popularity, sequential successors; leave-one-out)")
     root = Path(output) if output else Path(tempfile.mkdtemp(prefix="contrastrec-demo-"))
     rows = []
-    for name in models or list(DEMO_MODELS):
-        over = dict(DEMO_MODELS.get(name, {}))
+    demos = demo_models()
+    for name in models or list(demos):
+        over = dict(demos.get(name, {}))
         over.update({"device": "cpu", "ks": [10, 20], "metric": "ndcg@20", "patience": 10, "seed": 0, "threads": 1})
         if quick:
             over["epochs"] = min(over.get("epochs", 5), 5)
         cfg = build_config(name, None, over)
         t0 = time.time()
-        res = fit(cfg, ds, root / name, progress=False, log=lambda s: None)
+        res = fit(cfg, ds, root / name, progress=False, log=lambda s: None, overwrite=True)
         rows.append({
             "model": name, "hit@10": res["test"]["hit@10"], "ndcg@10": res["test"]["ndcg@10"],
             "hit@20": res["test"]["hit@20"], "ndcg@20": res["test"]["ndcg@20"],

@@ -14,7 +14,7 @@ A search space maps config keys to distributions (the ``--space`` YAML format)::
     embedding_dim: {type: categorical, choices: [32, 64, 128]}
     n_layers: {type: int, low: 1, high: 4}
 
-Without ``--space`` the model's default space (:data:`SPACES`) is used.
+Without ``--space`` the model's default space (its ``SPACE``, declared in the model's file) is used.
 """
 from __future__ import annotations
 
@@ -25,51 +25,22 @@ from pathlib import Path
 from typing import Any, Callable
 
 from contrastrec.config import ConfigError, build_config, load_yaml, model_class, valid_keys
+from contrastrec.models.registry import RegistryView
 
 Space = dict[str, dict[str, Any]]
 
-
-def _f(low: float, high: float, log: bool = False) -> dict[str, Any]:
-    return {"type": "float", "low": low, "high": high, "log": log}
-
-
-_GRAPH: Space = {"lr": _f(1e-4, 1e-2, True), "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
-                 "reg_weight": _f(1e-6, 1e-2, True)}
-_SEQ: Space = {"lr": _f(1e-4, 1e-2, True), "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
-               "dropout": _f(0.0, 0.5), "attn_dropout": _f(0.0, 0.5)}
-_SSL: Space = {"ssl.weight": _f(1e-3, 1.0, True), "ssl.temperature": _f(0.05, 1.0, True)}
-
-SPACES: dict[str, Space] = {
-    "pop": {},
-    "mf": _GRAPH,
-    "lightgcn": {**_GRAPH, "n_layers": {"type": "int", "low": 1, "high": 4}},
-    "sgl": {**_GRAPH, **_SSL, "sgl.drop_ratio": _f(0.05, 0.5)},
-    "simgcl": {**_GRAPH, **_SSL, "graph.eps": _f(0.01, 0.5, True)},
-    "xsimgcl": {**_GRAPH, **_SSL, "graph.eps": _f(0.01, 0.5, True)},
-    "ncl": {**_GRAPH, "ssl.temperature": _f(0.05, 1.0, True), "graph.struct_weight": _f(1e-6, 1e-3, True),
-            "graph.proto_weight": _f(1e-6, 1e-3, True)},
-    "directau": {"lr": _f(1e-4, 1e-2, True), "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
-                 "graph.gamma": _f(0.2, 5.0, True), "weight_decay": _f(1e-8, 1e-4, True)},
-    "sasrec": _SEQ,
-    "cl4srec": {**_SEQ, **_SSL},
-    "simcse": {**_SEQ, **_SSL},
-    "duorec": {**_SEQ, **_SSL},
-    "coserec": {**_SEQ, **_SSL},
-    "iclrec": {**_SEQ, **_SSL, "seq.intent_weight": _f(0.01, 1.0, True)},
-    "s3rec": {**_SEQ, "seq.mask_p": _f(0.1, 0.5)},
-}
+SPACES = RegistryView("SPACE")  # model name -> its default search space
 
 
 def default_space(model: str) -> Space:
-    """The model's default space; unknown (registered) models get their family's space."""
-    if model in SPACES:
-        return SPACES[model]
-    return _SEQ if getattr(model_class(model), "sequential", False) else _GRAPH
+    """The model's default search space (its class's ``SPACE``)."""
+    return dict(model_class(model).SPACE)
 
 
-def check_space(space: Space, source: str = "space") -> Space:
-    """Validate keys (config keys) and distributions; raise ConfigError naming the problem."""
-    keys = set(valid_keys())
+def check_space(space: Space, source: str = "space", model: str | None = None) -> Space:
+    """Validate keys (config keys; with ``model``, its own section's too) and distributions; raise
+    ConfigError naming the problem."""
+    keys = set(valid_keys(model=model))
     for key, d in space.items():
         if key not in keys:
             raise ConfigError(f"{source}: unknown config key {key!r}")
@@ -85,8 +56,8 @@ def check_space(space: Space, source: str = "space") -> Space:
     return space
 
 
-def load_space(path: str | Path) -> Space:
-    return check_space(load_yaml(path), str(path))
+def load_space(path: str | Path, model: str | None = None) -> Space:
+    return check_space(load_yaml(path), str(path), model=model)
 
 
 def suggest(trial, space: Space) -> dict[str, Any]:
@@ -163,18 +134,17 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
          log: Callable[[str], None] = print) -> dict[str, Any]:
     """Run the search; returns ``{"best_trial", "params", "valid", "test", "output"}``."""
     optuna = _require_optuna()
-    from contrastrec.data import load_dataset
+    from contrastrec.data import dataset_for
     from contrastrec.evaluation import FullRankingEvaluator
     from contrastrec.training.checkpoint import atomic_write_json, load_checkpoint
     from contrastrec.training.loop import TrainingError, build_model, evaluate_model, fit
 
     base = {**(overrides or {}), "dataset": str(dataset)}
     cfg0 = build_config(model, None, base)
-    space = check_space(space if space is not None else default_space(cfg0.model))
+    space = check_space(space if space is not None else default_space(cfg0.model), model=cfg0.model)
     if not space:
         raise ConfigError(f"model {cfg0.model!r} has no hyper-parameters to tune")
-    ds = load_dataset(cfg0.dataset, format=cfg0.format or None, split=cfg0.split, seed=cfg0.seed,
-                      k_core=cfg0.k_core, unseen_users=cfg0.unseen_users)
+    ds = dataset_for(cfg0)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     metric = cfg0.metric.lower()

@@ -478,3 +478,55 @@ def test_folder_role_names(tmp_path):
     assert (layout.train.name, layout.valid.name, layout.test.name) == ("x.train.inter", "x.valid.inter", "x.test.inter")
     ds = load_dataset(d)
     assert len(ds.train) == 9 and rows(ds, "valid") == {"0": ["5"]} and rows(ds, "test") == {"1": ["6"]}
+
+
+# ------------------------------------------------------------------------------------ issue 14
+
+
+def test_lists_file_with_a_few_comma_lines_is_an_error_not_six_users(tmp_path):
+    # was read as a comma separated file: 294 users "without items", 6 users kept, no error
+    rows = [" ".join([f"u{k}"] + [f"i{(k * 7 + j) % 500}" for j in range(5 + k % 6)]) for k in range(300)]
+    for k in (3, 50, 100, 150, 200, 250):
+        rows[k] = rows[k].replace(" ", ",")
+    p = write(tmp_path, "Shop.txt", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        load_dataset(p)
+    assert "',' in a lists file" in error_text(e, p, 4)
+
+
+def test_triples_file_with_one_long_line_is_an_error_not_lists(tmp_path):
+    # was read as lists: timestamps became item ids
+    rows = [f"u{k % 40},i{k % 97},{1 + k % 5},{1600000000 + k}" for k in range(400)]
+    rows[150] += ",x"
+    p = write(tmp_path, "ratings.csv", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        load_dataset(p)
+    assert error_text(e, p, 151) == "expected 4 fields (user item rating timestamp), got 5"
+
+
+def test_gzip_file_folder_and_presplit(tmp_path):
+    import gzip
+
+    def gz(folder: Path, name: str, text: str) -> Path:
+        folder.mkdir(parents=True, exist_ok=True)
+        p = folder / name
+        p.write_bytes(gzip.compress(text.encode()))
+        return p
+
+    text = "1 1 2 3 4\n2 5 6 7 7\n3 8 9\n4 2 8 1\n"
+    plain = load_dataset(write(tmp_path, "Shop.txt", text))
+    p = gz(tmp_path / "shop", "Shop.txt.gz", text)
+    write(tmp_path / "shop", "Shop_item2attributes.json", json.dumps({"1": [7], "2": [8]}))
+    for src in (p, tmp_path / "shop"):
+        ds = load_dataset(src)
+        assert ds.name in ("Shop", "shop") and ds.sequential
+        assert rows(ds, "train") == rows(plain, "train") and rows(ds, "test") == rows(plain, "test")
+        assert ds.n_attributes == 2
+    d = tmp_path / "pre"
+    gz(d, "train.txt.gz", "0 1 2 3\n1 2 3\n")
+    gz(d, "test.txt.gz", "0 4\n1 1\n")
+    write(d, "notes.json.gz", "")  # a side file, not data
+    ds = load_dataset(d)
+    assert rows(ds, "test") == {"0": ["4"], "1": ["1"]}
+    found = {x["name"]: x for x in describe_datasets(tmp_path)}
+    assert found["shop"]["format"] == "lists" and found["pre"]["layout"] == "presplit"

@@ -382,6 +382,10 @@ def test_not_utf8(tmp_path):
     with pytest.raises(DataError) as e:
         read_interactions(p)
     assert "not UTF-8" in one_line_error(e, p, 2)
+    p = write(tmp_path, "cr.txt", b"1 2 3\r1 2 4\r1 \xff\xfe 4\r")  # CR line ends: was line 1
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert "not UTF-8" in one_line_error(e, p, 3)
 
 
 def test_missing_file_and_folder(tmp_path):
@@ -397,6 +401,10 @@ def test_colon_form_line_without_colon(tmp_path):
     with pytest.raises(DataError) as e:
         read_interactions(p)
     assert "no ':'" in one_line_error(e, p, 21)
+    p = write(tmp_path, "d.txt", "\n".join(f"u{k}: a b" for k in range(20)) + "\nu9,9: a b\n")
+    with pytest.raises(DataError) as e:  # was read as user 'u9,9'
+        read_interactions(p)
+    assert one_line_error(e, p, 21) == "a comma in the user id 'u9,9', expected 'user: item item ...'"
 
 
 def test_dataframe_bad_values():
@@ -469,3 +477,174 @@ def test_lists_header_by_names(tmp_path):
     raw = read_interactions(p)
     assert raw.format == "lists" and raw.header == ["user", "items"]
     assert raw.lines.tolist()[0] == 2
+
+
+# ------------------------------------------------------------------------------------------ issue 14
+# Detection is decided by the large majority of lines; a line that does not fit is an error at
+# that line, never a reason to read the whole file another way.
+
+
+def _triples_lines(n=400, sep=","):
+    return [sep.join([f"u{k % 40}", f"i{k % 97}", str(1 + k % 5), str(1600000000 + k)]) for k in range(n)]
+
+
+@pytest.mark.parametrize("sep", [",", "\t", " "])
+def test_triples_with_one_five_field_line_is_an_error_at_that_line(tmp_path, sep):
+    rows = _triples_lines(sep=sep)
+    rows[150] += sep + "x"
+    p = write(tmp_path, "r.csv", "\n".join(rows) + "\n")
+    assert detect_format(p) == "triples"
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert one_line_error(e, p, 151) == "expected 4 fields (user item rating timestamp), got 5"
+
+
+def _lists_lines(n=300):
+    return [" ".join([f"u{k}"] + [f"i{(k * 7 + j) % 500}" for j in range(5 + k % 6)]) for k in range(n)]
+
+
+def test_lists_with_commas_on_a_few_lines_is_an_error_at_the_first(tmp_path):
+    rows = _lists_lines()
+    for k in (3, 50, 100, 150, 200, 250):  # these lines comma separated (it was read as a comma file)
+        rows[k] = rows[k].replace(" ", ",")
+    p = write(tmp_path, "seq.txt", "\n".join(rows) + "\n")
+    assert detect_format(p) == "lists"
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert one_line_error(e, p, 4) == "',' in a lists file, expected 'user item item ...' separated by spaces"
+
+
+def test_misplaced_comma_in_lists_reports_its_line(tmp_path):
+    rows = _lists_lines()
+    rows[119] = rows[119].replace(" ", ",", 1)  # "u119,i..." (it reported line 1, "expected 2 to 4 fields")
+    p = write(tmp_path, "seq.txt", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert "',' in a lists file" in one_line_error(e, p, 120)
+    rows = _lists_lines(3000)
+    rows[2700] += ",i1"  # past the lines format detection reads
+    p = write(tmp_path, "seq2.txt", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert "',' in a lists file" in one_line_error(e, p, 2701)
+
+
+def test_mixed_delimiters_are_an_error(tmp_path):
+    rows = [f"u{k} a b c" if k % 2 else f"u{k},a,b,c" for k in range(20)]
+    p = write(tmp_path, "m.txt", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert "mixed delimiters" in one_line_error(e, p, 2)
+    with pytest.raises(DataError):
+        detect_format(p)
+
+
+def test_line_with_another_delimiter_in_a_tab_file(tmp_path):
+    rows = [f"u{k % 7}\ti{k}\t3" for k in range(30)]
+    rows[17] = "u1,i2,3"
+    p = write(tmp_path, "r.tsv", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert one_line_error(e, p, 18) == (
+        "a line with commas in a file separated by tabs: expected 3 fields (user item rating), got 1")
+
+
+def test_tab_lists_field_with_spaces_is_an_error(tmp_path):
+    rows = ["\t".join([f"u{k}"] + [f"i{j}" for j in range(2 + k % 5)]) for k in range(30)]
+    rows[9] = rows[9].replace("\t", " ", 2)  # was read as user 'u9 i0 i1'
+    p = write(tmp_path, "l.tsv", "\n".join(rows) + "\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert one_line_error(e, p, 10) == "a field with spaces inside, expected 'user item item ...' separated by tabs"
+
+
+def test_header_of_three_columns_does_not_turn_into_lists(tmp_path):
+    p = write(tmp_path, "h.txt", "user item rating\n1 2 3\n1 3 4 5 6 7\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p)
+    assert "expected 3 fields" in one_line_error(e, p, 3)
+
+
+def test_one_small_value_does_not_turn_timestamps_into_ratings(tmp_path):
+    rows = [f"{k % 30} {k} {1300000000 + k}" for k in range(50)]
+    rows[20] = "7 8 4"
+    raw = read_interactions(write(tmp_path, "t.txt", "\n".join(rows) + "\n"))
+    assert raw.ratings is None and raw.timestamps[20] == 4 and raw.timestamps[0] == 1300000000
+
+
+def test_namespaced_ids_are_not_the_colon_form_or_a_header(tmp_path):
+    raw = read_interactions(write(tmp_path, "ns.txt", "user:1 item:2 5\nuser:1 item:3 4\n"))
+    assert raw.format == "triples" and raw.header is None
+    assert raw.users.tolist() == ["user:1", "user:1"] and raw.items.tolist() == ["item:2", "item:3"]
+
+
+def test_values_that_crashed_the_reader_are_data_errors(tmp_path):
+    # int() of a 5000-digit or a superscript-digit third column raised ValueError; csv.Error for a
+    # field over the csv module's limit
+    cases = [("big.txt", "1 2 " + "9" * 5000 + "\n1 3 4\n", 1, "is not a finite number"),
+             ("ud.txt", "1 2 \u00b2\n1 3 \u00b2\n", 1, "is not a number"),
+             ("q.csv", 'user,item\n"' + "x" * 200000 + '",1\n', 2, "bad CSV quoting")]
+    for name, text, line, want in cases:
+        p = write(tmp_path, name, text)
+        with pytest.raises(DataError) as e:
+            read_interactions(p)
+        msg = one_line_error(e, p, line)
+        assert want in msg and len(msg) < 200
+
+
+YAMLISH = ["true", "false", "True", "yes", "no", "on", "off", "null", "~", "None", "NaN", "nan", "NA",
+           "1.0", "1e3", "0x10", "007", "-0", "+1", ".5", "1_000", "2020-01-01"]
+
+
+@pytest.mark.parametrize("fmt", ["lists", "triples", "atomic", "triples-big", "parquet"])
+def test_ids_stay_raw_strings(tmp_path, fmt):
+    items = YAMLISH * (60 if fmt == "triples-big" else 1)
+    users = [f"u{k % 3}" if fmt != "lists" else "u" for k in range(len(items))]
+    raw = RawInteractions(users=users, items=items)
+    p = write_interactions(raw, tmp_path / f"x.{fmt}", format=fmt.split("-")[0])
+    back = read_interactions(p)
+    assert sorted(back.items.tolist()) == sorted(items)
+    assert all(type(x) is str for x in back.items)
+
+
+def test_raw_interactions_keeps_each_value_as_its_own_string():
+    # numpy coerced [True, 2] to integers: item 'True' became '1'
+    raw = RawInteractions(users=["u", "u", "v"], items=[True, 2, "x"])
+    assert raw.items.tolist() == ["True", "2", "x"]
+    raw = RawInteractions(users=["u"] * 17, items=np.array(["a"] * 16 + [True], dtype=object))
+    assert raw.items[-1] == "True" and type(raw.items[-1]) is str
+
+
+@pytest.mark.parametrize("fmt,delimiter", [("lists", " "), ("triples", "\t"), ("triples", ","), ("triples", " "),
+                                           ("atomic", "\t"), ("parquet", "")])
+def test_gzip_files_are_read(tmp_path, fmt, delimiter):
+    import gzip
+
+    raw = RawInteractions(users=["u1", "u1", "u2", "u2", "u2"], items=["a", "b", "a", "c", "true"],
+                          timestamps=None if fmt == "lists" else [5.0, 6.0, 7.0, 8.0, 9.0])
+    plain = write_interactions(raw, tmp_path / "x.data", format=fmt, delimiter=delimiter or "\t",
+                               header=delimiter == ",")
+    want = read_interactions(plain)
+    for name in ("x.data.gz", "x_no_suffix"):  # by suffix, or by the magic bytes
+        p = tmp_path / name
+        p.write_bytes(gzip.compress(plain.read_bytes()))
+        assert detect_format(p) == fmt
+        got = read_interactions(p)
+        assert got.format == fmt
+        assert got.users.tolist() == want.users.tolist() and got.items.tolist() == want.items.tolist()
+        assert got.lines.tolist() == want.lines.tolist()
+
+
+def test_bad_gzip_and_other_archives(tmp_path):
+    import gzip
+
+    body = gzip.compress(b"1 2 3\n1 3 4\n")
+    for name, data, want in (("cut.gz", body[:15], "not a readable gzip file"),
+                             ("plain.txt.gz", b"1 2 3\n", "named .gz but not gzip data"),
+                             ("a.zip", b"PK\x03\x04" + b"\x00" * 30, "a zip archive"),
+                             ("nul.txt", b"1 2 3\n1 2\x003\n", "NUL bytes"),
+                             ("bin.gz", gzip.compress(b"\x00\x01\x02"), "NUL bytes")):
+        p = write(tmp_path, name, data)
+        with pytest.raises(DataError) as e:
+            read_interactions(p)
+        assert want in str(e.value) and "\n" not in str(e.value) and str(e.value).startswith(str(p))

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from contrastrec.encoders import make_sequence_encoder
-from contrastrec.training.batches import trim_left_padding
+from contrastrec.data.sequences import trim_left_padding
 
 
 def _seqs():

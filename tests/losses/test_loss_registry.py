@@ -28,23 +28,30 @@ def test_unknown_name_lists_choices():
         assert name in str(e.value)
 
 
-def test_parameters_forwarded_and_irrelevant_ones_ignored():
-    kw = dict(temperature=0.3, tau_plus=0.2, beta=2.0, similarity="dot", margin=0.5)
-    m = make_ssl_loss("infonce", **kw, symmetric=True)
+def test_parameters_forwarded():
+    m = make_ssl_loss("infonce", temperature=0.3, similarity="dot", symmetric=True)
     assert isinstance(m, InfoNCELoss) and (m.temperature, m.similarity, m.symmetric) == (0.3, "dot", True)
-    m = make_ssl_loss("debiased", **kw)
+    m = make_ssl_loss("debiased", temperature=0.3, tau_plus=0.2)
     assert isinstance(m, DebiasedInfoNCELoss) and (m.temperature, m.tau_plus) == (0.3, 0.2)
-    m = make_ssl_loss("hard_negative", **kw)
+    m = make_ssl_loss("hard_negative", beta=2.0, tau_plus=0.2)
     assert isinstance(m, HardNegativeInfoNCELoss) and (m.beta, m.tau_plus) == (2.0, 0.2)
-    m = make_ssl_loss("supcon", **kw)
+    m = make_ssl_loss("supcon", temperature=0.3)
     assert isinstance(m, SupConLoss) and m.temperature == 0.3
-    m = make_ssl_loss("triplet", **kw, distance="cosine")
+    m = make_ssl_loss("triplet", margin=0.5, distance="cosine")
     assert isinstance(m, TripletLoss) and (m.margin, m.distance) == (0.5, "cosine")
-    m = make_ssl_loss("nce", **kw)
+    m = make_ssl_loss("nce", similarity="dot")
     assert isinstance(m, NCELoss) and m.similarity == "dot"
-    m = make_ssl_loss("align_uniform", **kw, gamma=0.5)
+    m = make_ssl_loss("align_uniform", gamma=0.5)
     assert isinstance(m, AlignUniformLoss) and m.gamma == 0.5
     assert make_ssl_loss("infonce").temperature == InfoNCELoss().temperature  # None -> class default
+
+
+@pytest.mark.parametrize("name, kwargs", [("triplet", {"temperature": 0.3}), ("align_uniform", {"gamma": 0.5, "temperature": 0.2}),
+                                          ("infonce", {"tau_plus": 0.1}), ("supcon", {"margin": 1.0})])
+def test_parameters_a_loss_does_not_take_are_refused(name, kwargs):
+    """Issue 13 defect 4: these were silently dropped."""
+    with pytest.raises(ValueError, match="does not take"):
+        make_ssl_loss(name, **kwargs)
 
 
 @pytest.mark.parametrize("kwargs", [{"temperature": 0.0}, {"temperature": -0.5}, {"tau_plus": 1.0},

@@ -8,11 +8,19 @@ import torch
 from contrastrec.config import ConfigError, build_config
 from contrastrec.training.loop import build_model, fit, make_batches
 
-from tests.conftest import make_tiny
+from tests.conftest import make_tiny, small_overrides
 
-SMALL = {"embedding_dim": 16, "device": "cpu", "batch_size": 32, "max_len": 8, "seed": 0, "epochs": 2,
-         "ks": [10], "metric": "ndcg@10", "dropout": 0.1, "attn_dropout": 0.1, "ssl.n_negatives": 8,
-         "ssl.hard_skip_top": 1, "ssl.hard_band": 5}
+
+def small(model, **over):
+    """Small settings naming only keys that act under them (the config refuses the others)."""
+    out = small_overrides(model, **{"epochs": 2, "ks": [10], "metric": "ndcg@10", **over})
+    if out.get("ssl.negatives") in ("uniform", "popularity", "hard"):
+        out["ssl.n_negatives"] = 8
+    if out.get("ssl.negatives") == "hard":
+        out.update({"ssl.hard_skip_top": 1, "ssl.hard_band": 5})
+    if out.get("neg_sampler") == "hard":
+        out.update({"neg_hard_skip_top": 2, "neg_hard_band": 10, "neg_hard_refresh_every": 2})
+    return out
 
 COMBOS = [
     {"ssl.loss": "debiased", "ssl.tau_plus": 0.1},
@@ -39,11 +47,11 @@ def test_combination_trains(model, combo):
     if model == "simgcl" and combo.get("ssl.false_negatives"):
         combo = {k: v for k, v in combo.items() if k != "ssl.false_negatives"}
     ds = make_tiny()
-    cfg = build_config(model, None, {**SMALL, **combo})
+    cfg = build_config(model, None, small(model, **combo))
     m = build_model(cfg, ds)
     opt = torch.optim.Adam(m.parameters(), lr=1e-2)
     m.train()
-    m.phase = "joint"
+    m.set_phase("joint")
     m.on_epoch_start(0)
     names = set()
     for batch in make_batches(m, cfg, ds).epoch(0, torch.device("cpu")):
@@ -63,7 +71,7 @@ def test_combination_trains(model, combo):
 @pytest.mark.parametrize("model", ["simgcl", "cl4srec"])
 def test_pretrain_finetune_schema(tmp_path, model):
     ds = make_tiny()
-    cfg = build_config(model, None, {**SMALL, "schema": "pretrain_finetune", "pretrain_epochs": 2, "epochs": 2})
+    cfg = build_config(model, None, small(model, schema="pretrain_finetune", pretrain_epochs=2, epochs=2))
     fit(cfg, ds, tmp_path, progress=False, log=lambda s: None)
     assert (tmp_path / "pretrained.pt").exists()
     lines = [json.loads(x) for x in (tmp_path / "log.jsonl").read_text().splitlines()]
@@ -95,8 +103,7 @@ def test_directau_requires_integrated():
 def test_main_loss_negative_samplers(tmp_path, model, loss, sampler):
     """neg_sampler draws the main loss's negatives; never a training positive."""
     ds = make_tiny()
-    cfg = build_config(model, None, {**SMALL, "loss": loss, "neg_sampler": sampler, "n_negatives": 3,
-                                     "neg_hard_skip_top": 2, "neg_hard_band": 10, "neg_hard_refresh_every": 2})
+    cfg = build_config(model, None, small(model, loss=loss, neg_sampler=sampler, n_negatives=3))
     m = build_model(cfg, ds)
     batches = make_batches(m, cfg, ds)
     pos = set(zip(ds.train.users.tolist(), ds.train.items.tolist()))

@@ -23,7 +23,7 @@ def test_trains_with_finite_terms():
     batches = make_batches(model, cfg, ds)
     model.train()
     for epoch in range(2):
-        model.phase = "joint"
+        model.set_phase("joint")
         model.on_epoch_start(epoch)
         for batch in batches.epoch(epoch, torch.device("cpu")):
             terms = model.loss_terms(batch)
@@ -52,7 +52,7 @@ def test_augmentation_from_config():
 def test_correlation_switches_to_hybrid_after_configured_epoch():
     ds, cfg, model = _build(**{"aug.correlation_update_epoch": 2})
     memory = model.correlation.memory_table.clone()
-    model.phase = "joint"
+    model.set_phase("joint")
     for epoch in (0, 1):
         model.on_epoch_start(epoch)
         assert model.correlation.mode == "memory" and model.correlation.model_table is None

@@ -27,7 +27,7 @@ def test_trains_with_finite_terms():
     batches = make_batches(model, cfg, ds)
     model.train()
     for epoch in range(2):
-        model.phase = "joint"
+        model.set_phase("joint")
         model.on_epoch_start(epoch)
         for batch in batches.epoch(epoch, torch.device("cpu")):
             terms = model.loss_terms(batch)
@@ -41,7 +41,7 @@ def test_trains_with_finite_terms():
 
 def test_e_step_produces_n_intents_centroids():
     ds, cfg, model = _build(**{"seq.n_intents": 5})
-    model.phase = "joint"
+    model.set_phase("joint")
     model.on_epoch_start(0)
     assert model.centroids.shape == (5, cfg.embedding_dim)
     assert torch.allclose(model.centroids.norm(dim=1), torch.ones(5), atol=1e-5)
@@ -84,7 +84,7 @@ def test_fnm_mask_and_intent_loss_match_brute_force():
 
 def test_same_cluster_false_negatives_use_intents():
     ds, cfg, model = _build(**{"ssl.false_negatives": "same_cluster", "seq.intent_warmup_epochs": 5})
-    model.phase = "joint"
+    model.set_phase("joint")
     model.on_epoch_start(0)  # before the warm-up ends the E-step still runs: same_cluster needs it
     batch = _first_batch(model, cfg, ds)
     c = model.cluster_of_user[batch["users"]]
@@ -94,7 +94,7 @@ def test_same_cluster_false_negatives_use_intents():
 
 def test_warmup_delays_intent_contrast():
     ds, cfg, model = _build(**{"seq.intent_warmup_epochs": 2})
-    model.phase = "joint"
+    model.set_phase("joint")
     batch = _first_batch(model, cfg, ds)
     for epoch in (0, 1):
         model.on_epoch_start(epoch)

@@ -3,14 +3,12 @@ import pytest
 import torch
 
 from contrastrec.config import MODELS, build_config
-from contrastrec.training.batches import padded_histories
+from contrastrec.data.sequences import padded_histories
 from contrastrec.training.loop import build_model, make_batches
 
-from tests.conftest import make_tiny
+from tests.conftest import make_tiny, small_overrides
 
 SMALL_S3 = {"schema": "pretrain_finetune", "pretrain_epochs": 1}
-SMALL = {"embedding_dim": 16, "device": "cpu", "batch_size": 32, "max_len": 8, "n_layers": 2, "seed": 0,
-         "graph.n_clusters": 4, "seq.n_intents": 4, "dropout": 0.1, "attn_dropout": 0.1}
 
 
 def _build(name, **over):
@@ -18,7 +16,7 @@ def _build(name, **over):
     if name == "s3rec":  # S3-Rec pre-trains on item attributes
         ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
         ds.n_attributes = 5
-    cfg = build_config(name, None, {**SMALL, **over})
+    cfg = build_config(name, None, small_overrides(name, **over))
     return ds, cfg, build_model(cfg, ds)
 
 
@@ -30,7 +28,7 @@ def test_loss_terms_finite_and_backward(name):
     model.train()
     first = None
     for epoch in range(3):
-        model.phase = "joint"
+        model.set_phase("joint")
         model.on_epoch_start(epoch if name != "ncl" else 100)
         tot = 0.0
         for batch in batches.epoch(epoch, torch.device("cpu")):
@@ -66,7 +64,7 @@ def test_sequential_models_take_any_encoder(name, encoder):
     assert type(model.encoder).__name__.lower().startswith(encoder[:4])
     batches = make_batches(model, cfg, ds)
     model.train()
-    model.phase = "joint"
+    model.set_phase("joint")
     model.on_epoch_start(0)
     batch = next(iter(batches.epoch(0, torch.device("cpu"))))
     terms = model.loss_terms(batch)

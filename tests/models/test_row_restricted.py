@@ -60,7 +60,7 @@ def test_row_restricted_loss_and_grads_equal_full(name, over):
     model = build_model(cfg, ds)
     assert type(model).ROW_RESTRICTED
     model.train()
-    model.phase = "joint"
+    model.set_phase("joint")
     model.on_epoch_start(0)
     batch = next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))
     results = []
@@ -136,7 +136,7 @@ def test_simgcl_shared_path_uses_the_noise_and_matches_its_distribution():
                                         "device": "cpu", "graph.eps": 0.3, "ssl.warmup_epochs": 0})
     model = build_model(cfg, ds)
     model.train()
-    model.phase = "joint"
+    model.set_phase("joint")
     model.on_epoch_start(0)
     rows = torch.tensor([0, 3, model.n_users + 2])
     from contrastrec.augment.embedding import uniform_noise

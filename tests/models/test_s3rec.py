@@ -38,7 +38,7 @@ def test_pretrain_and_finetune_terms():
     batches = make_batches(model, cfg, ds)
     model.train()
     for epoch, phase in enumerate(["pretrain", "pretrain", "finetune"]):
-        model.phase = phase
+        model.set_phase(phase)
         model.on_epoch_start(epoch)
         for batch in batches.epoch(epoch, torch.device("cpu")):
             terms = model.loss_terms(batch)

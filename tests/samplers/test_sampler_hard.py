@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from contrastrec.samplers import HardNegativeMiner, mine_in_batch_hard
+from contrastrec.samplers import HardNegativeMiner
 
 N_USERS, N_ITEMS, D, SKIP, BAND = 60, 120, 8, 5, 10
 
@@ -125,35 +125,3 @@ def test_seeded_repeatability(setup):
         m.refresh(U, V)
         outs.append(m.sample(torch.arange(N_USERS), 6))
     assert torch.equal(outs[0], outs[1]) and not torch.equal(outs[0], outs[2])
-
-
-def test_mine_in_batch_hard_brute_force():
-    g = torch.Generator().manual_seed(0)
-    B, k = 9, 3
-    sim = torch.randn(B, B, generator=g)
-    pos = torch.rand(B, B, generator=g) < 0.3
-    pos[4] = True
-    pos[4, 0] = False  # anchor 4 has a single non-positive key
-    res = mine_in_batch_hard(sim, pos, k)
-    idx, valid = res
-    assert idx.shape == valid.shape == (B, k)
-    for i in range(B):
-        cand = [j for j in range(B) if not pos[i, j] and j != i]
-        cand.sort(key=lambda j: -float(sim[i, j]))
-        n = min(k, len(cand))
-        assert idx[i, :n].tolist() == cand[:n]
-        assert valid[i].tolist() == [True] * n + [False] * (k - n)
-    keep_diag = mine_in_batch_hard(sim, torch.zeros(B, B, dtype=torch.bool), 1, exclude_diagonal=False)
-    assert torch.equal(keep_diag.indices[:, 0], sim.argmax(1))
-
-
-def test_mine_in_batch_hard_errors():
-    sim = torch.randn(4, 4)
-    with pytest.raises(ValueError):
-        mine_in_batch_hard(sim, torch.zeros(4, 4), 1)
-    with pytest.raises(ValueError):
-        mine_in_batch_hard(sim, torch.zeros(4, 3, dtype=torch.bool), 1)
-    with pytest.raises(ValueError):
-        mine_in_batch_hard(sim, torch.zeros(4, 4, dtype=torch.bool), 5)
-    with pytest.raises(ValueError):
-        mine_in_batch_hard(sim, torch.zeros(4, 4, dtype=torch.bool), 0)

@@ -5,7 +5,6 @@ from contrastrec import samplers
 from contrastrec.samplers import (
     NEGATIVE_SAMPLERS,
     HardNegativeMiner,
-    InBatchSampler,
     PopularityNegativeSampler,
     UniformNegativeSampler,
     make_sampler,
@@ -13,7 +12,7 @@ from contrastrec.samplers import (
 
 
 def test_registry_names():
-    assert set(NEGATIVE_SAMPLERS) == {"uniform", "popularity", "in_batch", "hard"}
+    assert set(NEGATIVE_SAMPLERS) == {"uniform", "popularity", "hard"}
     for name in samplers.__all__:
         assert hasattr(samplers, name)
 
@@ -26,16 +25,13 @@ def test_make_sampler(mixed_csr):
     assert isinstance(p, PopularityNegativeSampler) and p.alpha == 0.5 and not p.exclude_positives
     h = make_sampler("hard", mixed_csr, skip_top=3, band=7, hard_ratio=0.25, refresh_every=10, chunk_size=64, seed=0)
     assert isinstance(h, HardNegativeMiner) and (h.skip_top, h.band, h.hard_ratio, h.refresh_every) == (3, 7, 0.25, 10)
-    assert isinstance(make_sampler("in_batch"), InBatchSampler)
 
 
 def test_make_sampler_errors(mixed_csr):
-    with pytest.raises(ValueError, match="hard, in_batch, popularity, uniform"):
+    with pytest.raises(ValueError, match="hard, popularity, uniform"):
         make_sampler("bogus", mixed_csr)
     with pytest.raises(ValueError, match="does not take alpha"):
         make_sampler("uniform", mixed_csr, alpha=1.0)
-    with pytest.raises(ValueError, match="does not take seed"):
-        make_sampler("in_batch", seed=0)
     with pytest.raises(ValueError, match="needs train_csr"):
         make_sampler("uniform")
     with pytest.raises(ValueError):

@@ -2,7 +2,8 @@ import numpy as np
 import torch
 
 from contrastrec.data.dataset import Split
-from contrastrec.training.batches import PairwiseBatches, SequenceBatches, UniformNegatives, padded_tokens
+from contrastrec.data.sequences import padded_tokens
+from contrastrec.training.batches import PairwiseBatches, SequenceBatches, UniformNegatives
 
 from tests.conftest import make_tiny
 

@@ -14,7 +14,8 @@ from tests.conftest import make_tiny
 
 def _model(name="lightgcn"):
     ds = make_tiny(sequential=False)
-    cfg = build_config(name, None, {"embedding_dim": 8, "n_layers": 2, "seed": 0, "device": "cpu", "ks": [5, 10]})
+    over = {"embedding_dim": 8, "seed": 0, "device": "cpu", "ks": [5, 10]}
+    cfg = build_config(name, None, over if name == "mf" else {**over, "n_layers": 2})
     torch.manual_seed(0)
     return ds, build_model(cfg, ds)
 

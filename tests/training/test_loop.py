@@ -158,9 +158,12 @@ def test_ssl_warmup_epochs_train_the_main_loss_alone_first(tmp_path, model):
     assert [r["phase"] for r in recs] == ["warmup", "warmup", "joint", "joint"]
     assert all("ssl" not in r for r in recs[:2]) and all(r["ssl"] > 0 for r in recs[2:])
     assert all("valid" in r for r in recs)  # warm-up epochs are evaluated and selectable
-    # other schemas order their terms themselves: the warm-up does not apply
-    fit(_cfg(model, **{**over, "schema": "pretrain_finetune", "pretrain_epochs": 1, "epochs": 2}), ds,
-        tmp_path / "pf", progress=False, log=lambda s: None)
+    # other schemas order their terms themselves: the warm-up does not apply, so it is refused
+    pf = {**over, "schema": "pretrain_finetune", "pretrain_epochs": 1, "epochs": 2}
+    with pytest.raises(ConfigError, match="ssl.warmup_epochs does nothing for model"):
+        _cfg(model, **pf)
+    pf.pop("ssl.warmup_epochs")
+    fit(_cfg(model, **pf), ds, tmp_path / "pf", progress=False, log=lambda s: None)
     phases = [json.loads(line)["phase"] for line in (tmp_path / "pf" / "log.jsonl").read_text().splitlines()]
     assert phases == ["pretrain", "finetune", "finetune"]
     with pytest.raises(ConfigError, match="warmup_epochs must be >= 0"):

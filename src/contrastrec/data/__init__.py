@@ -3,6 +3,7 @@
 Entry point: :func:`load_dataset` (file, folder or DataFrame -> split :class:`Dataset`).
 """
 from .dataset import DataError, Dataset, IdMap, Split
+from .for_config import dataset_for
 from .loading import SPLITS, UNSEEN_USERS, describe_datasets, load_dataset, load_item_attributes, scan_folder
 from .readers import FORMATS, RawInteractions, detect_format, read_interactions, write_interactions
 from .splits import (
@@ -22,6 +23,7 @@ __all__ = [
     "Dataset",
     "RawInteractions",
     "load_dataset",
+    "dataset_for",
     "read_interactions",
     "write_interactions",
     "detect_format",

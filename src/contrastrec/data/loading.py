@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import DataError, Dataset, IdMap, Split
-from .readers import FORMATS, RawInteractions, canonical_format, detect_format, read_interactions
+from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, read_interactions
 from .splits import (
     DROP,
     TEST,
@@ -76,11 +76,18 @@ class FolderLayout:
     files: tuple[Path, ...] = ()
 
 
+def _plain(f: Path) -> Path:
+    """``f`` without a ``.gz`` suffix (``Beauty.txt.gz`` -> ``Beauty.txt``): gzip data files are read."""
+    return f.with_name(f.name[:-3]) if f.name.lower().endswith(".gz") and len(f.name) > 3 else f
+
+
 def _is_side_file(f: Path) -> bool:
     name = f.name.lower()
+    inner = _plain(f)
     return (
         name.startswith(".")
-        or f.suffix.lower() in _SIDE_SUFFIXES
+        or name.endswith((".tar.gz", ".tgz"))
+        or inner.suffix.lower() in _SIDE_SUFFIXES
         or any(name.startswith(s) for s in _SIDE_NAMES)
         or name.endswith("item2attributes.json")
     )
@@ -119,7 +126,7 @@ def _single_data_file(folder: Path, layout: FolderLayout) -> Path:
         raise DataError("no data file in folder (expected a data file, or train*/test* files)", folder)
     if len(files) == 1:
         return files[0]
-    inter = [f for f in files if f.suffix.lower() == ".inter"]
+    inter = [f for f in files if _plain(f).suffix.lower() == ".inter"]
     if len(inter) == 1:
         return inter[0]
     raise DataError(
@@ -152,7 +159,7 @@ def load_dataset(
     Args:
         path: a data file, a folder (pre-split ``train*``/``test*``[/``valid*``|``val*``] files,
             or a folder holding one data file, e.g. ``Beauty.txt`` or ``ml-100k.inter``), or a
-            ``pandas.DataFrame``.
+            ``pandas.DataFrame``. Data files may be gzip compressed (``Beauty.txt.gz``).
         format: force the format (one of ``FORMATS``); ``None`` detects it from content.
         split: ``"auto"`` (pre-split folder: as released; otherwise leave-one-out for sequential
             data and a seeded per-user random 80/10/10 split for the rest, *not* temporal even
@@ -212,7 +219,7 @@ def load_dataset(
         default_name = p.name
     else:
         file = p
-        default_name = p.stem
+        default_name = _plain(p).stem
     if split == "presplit":
         raise DataError("split='presplit' needs a folder with train*/test* files", p)
     raw = read_interactions(file, fmt, columns)
@@ -582,7 +589,7 @@ def _check_unseen(
     k = cand[np.lexsort((lines[cand], role_of[cand]))[0]]
     role = {VALID: "valid", TEST: "test"}[int(role_of[k])]
     hint = "" if policy == "error" else " (pass unseen_users='keep' or 'drop' to accept such users)"
-    raise DataError(f"user {users[k]!r} does not appear in the training file{hint}", files[role], int(lines[k]))
+    raise DataError(f"user {_show(users[k])} does not appear in the training file{hint}", files[role], int(lines[k]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -592,7 +599,7 @@ def _check_unseen(
 
 def _attributes_file(data_file: Path) -> Path | None:
     """``<stem>_item2attributes.json`` beside ``data_file``, else the only ``*_item2attributes.json``."""
-    own = data_file.parent / f"{data_file.stem}_item2attributes.json"
+    own = data_file.parent / f"{_plain(data_file).stem}_item2attributes.json"
     if own.is_file():
         return own
     others = sorted(data_file.parent.glob("*_item2attributes.json"))
@@ -686,12 +693,12 @@ def describe_datasets(root: str | Path, max_depth: int = 2) -> list[dict[str, An
         files = list(layout.files)
         if folder != root and len(files) == 1:
             entry(folder.name, folder, "folder", files, files[0])
-        elif folder != root and len([f for f in files if f.suffix.lower() == ".inter"]) == 1:
-            inter = next(f for f in files if f.suffix.lower() == ".inter")
+        elif folder != root and len([f for f in files if _plain(f).suffix.lower() == ".inter"]) == 1:
+            inter = next(f for f in files if _plain(f).suffix.lower() == ".inter")
             entry(folder.name, folder, "folder", [inter], inter)
         else:
             for f in files:
-                entry(f.stem, f, "file", [f], f)
+                entry(_plain(f).stem, f, "file", [f], f)
         if depth < max_depth:
             for sub in sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")):
                 visit(sub, depth + 1)

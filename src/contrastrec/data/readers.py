@@ -12,14 +12,22 @@ Formats (``FORMATS``):
 * ``parquet``: a parquet file with user/item (and optional rating/timestamp) columns.
 * ``dataframe``: a ``pandas.DataFrame`` with such columns.
 
+Text files may be gzip compressed (``.gz``, detected from the magic bytes). Ids are the raw
+strings of the file. The format, delimiter and number of fields are decided by what the large
+majority of the first lines agree on (a lists file has a varying number of fields and no commas,
+a triples file a constant number); a line that does not fit is an error at that line, never a
+reason to read the file another way.
+
 Every problem raises :class:`~contrastrec.data.dataset.DataError` with a one-line message
 ``FILE:LINE: problem`` (for tables, LINE is the 1-based row number).
 """
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import re
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
@@ -127,14 +135,19 @@ class RawInteractions:
 
 
 def _as_str_array(values: Any) -> np.ndarray:
-    arr = np.asarray(values)
-    if arr.ndim != 1:
-        arr = arr.reshape(-1)
-    if arr.dtype == object:
-        if arr.size and not all(isinstance(x, str) for x in arr[: min(arr.size, 16)]):
-            return np.array([str(x) for x in arr], dtype=object)
-        return arr
-    return arr.astype(str).astype(object)
+    """``object[N]`` of ``str``. Each value is converted on its own: numpy would first coerce a
+    list mixing ``True`` and ``2`` to integers (``"1"``, ``"2"``)."""
+    if isinstance(values, np.ndarray) and values.dtype != object:
+        return values.reshape(-1).astype(str).astype(object)
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.to_numpy(dtype=object)
+    if isinstance(values, np.ndarray):
+        values = values.reshape(-1)
+        if all(type(x) is str for x in values):
+            return values
+    elif isinstance(values, (str, bytes)):
+        values = [values]
+    return np.array([x if type(x) is str else str(x) for x in values], dtype=object)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,12 +174,38 @@ class _Sniff:
     header_line: int = 0  # 1-based line of the header, 0 if none
     colon: bool = False  # ``user: item item`` form
     third_is_time: bool = False  # headerless 3-column triples whose 3rd column is a timestamp
+    ncols: int = 0  # triples without a header: fields per line (what most lines have)
     notes: list[str] = field(default_factory=list)
 
 
+# Detection is decided by what the large majority of the sampled lines agree on; a line that
+# does not fit the detected shape is then an error at that line, never a reason to read the
+# whole file another way.
+_MAJORITY = 0.9
+_DELIM_NAME = {None: "spaces", "\t": "tabs", ",": "commas"}
+# what str.split() takes as whitespace besides " ", "\t", "\n", "\r"
+_ODD_SPACE = re.compile("[\x0b\x0c\x1c-\x1f\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
+
+
+_TYPE_SUFFIX = re.compile(r":(token|token_seq|float|float_seq)$", re.IGNORECASE)
+
+
 def _norm_name(name: Any) -> str:
-    s = str(name).strip().strip("\"'").split(":")[0].lower()
+    """Lower case, quotes, an atomic ``:type`` suffix, spaces, ``_``, ``-`` and ``.`` dropped
+    (``user:1`` keeps its ``:1``: an id, not a typed column name)."""
+    s = _TYPE_SUFFIX.sub("", str(name).strip().strip("\"'")).lower()
     return re.sub(r"[\s_\-.]", "", s)
+
+
+def _show(value: Any, limit: int = 40) -> str:
+    """``repr`` of a token for a message, cut to ``limit`` characters."""
+    s = str(value)
+    return repr(s if len(s) <= limit else s[:limit] + "...")
+
+
+def _names(names: list[str], limit: int = 12) -> str:
+    shown = [_show(n)[1:-1] for n in names[:limit]]
+    return ", ".join(shown + ([f"... ({len(names)} columns)"] if len(names) > limit else []))
 
 
 def _is_number(s: str) -> bool:
@@ -178,7 +217,11 @@ def _is_number(s: str) -> bool:
 
 
 def _is_int_token(s: str) -> bool:
-    return s.isdigit() or (s[:1] == "-" and s[1:].isdigit())
+    return s.isascii() and (s.isdigit() or (s[:1] == "-" and s[1:].isdigit()))
+
+
+def _is_epoch(s: str) -> bool:
+    return _is_int_token(s) and s[:1] != "-" and float(s) >= _EPOCH_MIN
 
 
 def _sample(lines: list[str], limit: int = _SAMPLE_LINES, chars: int = _SAMPLE_CHARS) -> list[tuple[int, str]]:
@@ -196,15 +239,27 @@ def _sample(lines: list[str], limit: int = _SAMPLE_LINES, chars: int = _SAMPLE_C
     return out
 
 
-def _split(line: str, delim: str | None) -> list[str]:
+def _fields(line: str, delim: str | None, path: str = "", lineno: int = 0) -> list[str]:
+    """Fields of a line: whitespace runs (``delim=None``), else split on ``delim`` (CSV quoting
+    when a comma separated line has quotes), stripped, trailing empty fields dropped."""
     if delim is None:
         return line.split()
-    return [p.strip().strip('"') for p in line.split(delim)]
+    if delim == "," and '"' in line:
+        try:
+            parts = next(csv.reader([line]))
+        except (csv.Error, StopIteration) as e:
+            raise DataError(f"bad CSV quoting ({e}), expected comma separated fields", path, lineno) from None
+    else:
+        parts = line.split(delim)
+    parts = [p.strip() for p in parts]
+    while parts and parts[-1] == "":
+        parts.pop()
+    return parts
 
 
 def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
-    """A first line is a header if it names known columns, or if a column that is numeric in
-    every following line is not numeric in it."""
+    """A first line is a header if it names known columns, or if none of its fields is a number
+    and a column that is numeric in every following line is not numeric in it."""
     if not first:
         return False
     known = sum(_norm_name(f) in _ALIAS_TO_ROLE for f in first[:4])
@@ -212,14 +267,50 @@ def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
         # "user item ..." or "userId,movieId,..."; a data line "u 5" has no known *pair*
         if known >= 2 or _norm_name(first[0]) in _ALIAS_TO_ROLE:
             return True
-    if not rest:
+    if not rest or len(first) < 2 or any(_is_number(f) for f in first):
         return False
     probe = rest[:200]
     for col in range(min(len(first), 4)):
         vals = [r[col] for r in probe if len(r) > col]
-        if vals and not _is_number(first[col]) and all(_is_number(v) for v in vals):
+        if vals and all(_is_number(v) for v in vals):
             return True
     return False
+
+
+def _is_colon_line(line: str) -> bool:
+    """``user: item item ...``: the first token holds the only ``:`` (no tabs, no commas in it)."""
+    head, sep, rest = line.partition(":")
+    return bool(sep) and "\t" not in line and not any(c.isspace() or c == "," for c in head.strip()) \
+        and ":" not in rest
+
+
+def _pick_delimiter(sample: list[tuple[int, str]], path: str) -> str | None:
+    """Tab or comma when the large majority of lines with several fields have it, whitespace
+    when few have a comma; a DataError (mixed delimiters) otherwise."""
+    multi = [(no, ln) for no, ln in sample if "," in ln or len(ln.split()) > 1]
+    n = len(multi)
+    if not n:
+        return None
+    tabs = [no for no, ln in multi if "\t" in ln]
+    commas = [no for no, ln in multi if "," in ln]
+    if len(tabs) >= _MAJORITY * n:
+        return "\t"
+    if len(commas) >= _MAJORITY * n:
+        return ","
+    if len(commas) <= (1 - _MAJORITY) * n:
+        if len(tabs) > (1 - _MAJORITY) * n:
+            # tabs and spaces both separate fields: fine unless a tab separated field has spaces
+            for no, ln in multi:
+                if "\t" in ln and any(len(f.split()) > 1 for f in ln.split("\t")):
+                    raise DataError(
+                        f"a tab separated field with spaces inside, in a file where {n - len(tabs)} of {n} "
+                        "lines have no tab, expected one delimiter throughout", path, no)
+        return None
+    minority = commas if len(commas) < n / 2 else [no for no, ln in multi if "," not in ln]
+    what = "a ',' separated line" if len(commas) < n / 2 else "a line without ','"
+    raise DataError(
+        f"{what} where {len(commas)} of {n} lines are comma separated (mixed delimiters), "
+        "expected one delimiter throughout", path, minority[0])
 
 
 def _sniff(lines: list[str], path: str, format: str | None = None) -> _Sniff:
@@ -237,73 +328,92 @@ def _sniff(lines: list[str], path: str, format: str | None = None) -> _Sniff:
             "not an atomic file: the first line must be a tab separated 'name:type' header", path, first_line
         )
 
-    head = [ln for _, ln in sample[:200]]
-    if any("\t" in ln for ln in head):
-        delim: str | None = "\t"
-    elif any("," in ln for ln in head):
-        delim = ","
-    else:
-        delim = None
-
-    colon = False
-    if delim is None:
-        firsts = [ln.split(None, 1)[0] for ln in head]
-        colon = sum(":" in t for t in firsts) >= 0.9 * len(firsts)
-    if colon:
+    if sum(_is_colon_line(ln) for _, ln in sample) >= _MAJORITY * len(sample):
         if format not in (None, "lists"):
             raise DataError(f"the 'user: item item ...' form is the lists format, not {format}", path, first_line)
         return _Sniff("lists", None, colon=True)
 
-    rows = [_split(ln, delim) for _, ln in sample]
-    rows = [[f for f in r if f != ""] if delim is None else r for r in rows]
-    has_header = _looks_like_header(rows[0], rows[1:])
-    header = rows[0] if has_header else None
+    delim = _pick_delimiter(sample, path)
+    rows = [(no, _fields(ln, delim, path, no)) for no, ln in sample]
+    has_header = _looks_like_header(rows[0][1], [r for _, r in rows[1:]])
+    header = rows[0][1] if has_header else None
     data = rows[1:] if has_header else rows
     sn = _Sniff("triples", delim, header=header, header_line=first_line if has_header else 0)
 
+    # one-field lines fit lists (a user without items) and are errors in triples: not evidence
+    counts = [len(r) for _, r in data if len(r) > 1]
+    n = len(counts)
+    hist: dict[int, int] = {}
+    for c in counts:
+        hist[c] = hist.get(c, 0) + 1
+    order = list(hist)  # first appearance breaks ties
+    k_star = max(hist, key=lambda k: (hist[k], -order.index(k))) if hist else 0
+    share = hist.get(k_star, 0) / n if n else 0.0
+
     if format is not None:
         sn.format = format
+    elif not data or delim == ",":
+        sn.format = "triples"  # a lists file has no commas
+    elif header is not None:
+        h = len(header)
+        longer = sum(c > h for c in counts)
+        sn.format = "lists" if h <= 2 and longer > (1 - _MAJORITY) * n else "triples"
     else:
-        nf = [len([f for f in r if f != ""]) for r in data]
-        if not data:
-            sn.format = "triples"
-        elif has_header:
-            sn.format = "lists" if max(nf) > max(len(header), 4) else "triples"
-        elif max(nf) > 4:
-            sn.format = "lists"
-        elif delim is not None:
-            sn.format = "triples"
-        else:
-            users = [r[0] for r in data if r]
-            repeated = len(set(users)) < len(users)
-            floaty = any(
-                len(r) > c and not _is_int_token(r[c]) and _is_number(r[c]) for r in data[:500] for c in (2, 3)
-            )
-            sn.format = "triples" if (repeated or floaty) else "lists"
+        users = [r[0] for _, r in data if len(r) > 1]
+        repeat = len(users) - len(set(users))
+        floaty = any(
+            len(r) > c and not _is_int_token(r[c]) and _is_number(r[c]) for _, r in data[:500] for c in (2, 3)
+        )
+        tripleish = 2 <= k_star <= 4 and (
+            (share >= _MAJORITY and (delim == "\t" or repeat > 0 or floaty))
+            or (share >= 0.5 and repeat >= 0.5 * n)
+        )
+        sn.format = "triples" if tripleish else "lists"
 
     if sn.format == "triples" and header is None and data:
-        width = len(data[0])
-        if width == 3:
-            vals = [r[2] for r in data[:500] if len(r) == 3]
-            if vals and all(_is_int_token(v) and int(v) >= _EPOCH_MIN for v in vals):
-                sn.third_is_time = True
+        if not 2 <= k_star <= 4:
+            no, r = next(((no, r) for no, r in data if not 2 <= len(r) <= 4), data[0])
+            raise DataError(f"expected 2 to 4 fields (user item [rating] [timestamp]), got {len(r)}", path, no)
+        sn.ncols = k_star
+        if k_star == 3:
+            vals = [r[2] for _, r in data[:500] if len(r) == 3]
+            sn.third_is_time = bool(vals) and sum(map(_is_epoch, vals)) >= _MAJORITY * len(vals)
     return sn
 
 
 def detect_format(source: str | Path | pd.DataFrame) -> str:
     """Format name (one of ``FORMATS``) of a file or DataFrame, decided from content.
 
-    Only the beginning of a text file is read (about 256 KiB).
+    Only the beginning of a text file is read (about 256 KiB; gzip files are decompressed).
     """
     if isinstance(source, pd.DataFrame):
         return "dataframe"
     path = Path(source)
-    if path.is_dir():
-        raise DataError("is a folder; detect_format takes a file (see describe_datasets)", path)
-    if _is_parquet(path):
-        return "parquet"
-    lines = _read_text_lines(path, max_bytes=_SAMPLE_CHARS)
-    return _sniff(lines, str(path)).format
+    try:
+        if path.is_dir():
+            raise DataError("is a folder; detect_format takes a file (see describe_datasets)", path)
+        if _is_parquet(path):
+            return "parquet"
+        data = _read_bytes(path, max_bytes=_SAMPLE_CHARS)
+        if data[:4] == _PARQUET_MAGIC:
+            return "parquet"
+        lines = _text_lines(data, path, prefix=len(data) == _SAMPLE_CHARS)
+        return _sniff(lines, str(path)).format
+    except DataError as e:
+        raise _one_line(e) from None
+
+
+_PARQUET_MAGIC = b"PAR1"
+_GZIP_MAGIC = b"\x1f\x8b"
+_OTHER_ARCHIVES = ((b"PK\x03\x04", "zip"), (b"BZh", "bzip2"), (b"\xfd7zXZ\x00", "xz"), (b"\x28\xb5\x2f\xfd", "zstd"))
+
+
+def _one_line(e: DataError) -> DataError:
+    """``e``, or the same error with line breaks in its problem escaped."""
+    if len(str(e).splitlines()) <= 1 and "\n" not in str(e) and "\r" not in str(e):
+        return e
+    problem = "".join(c if len(("x" + c + "x").splitlines()) == 1 else repr(c)[1:-1] for c in e.problem)
+    return DataError(problem, e.path, e.line)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -311,33 +421,62 @@ def _is_parquet(path: Path) -> bool:
         return True
     try:
         with open(path, "rb") as fh:
-            return fh.read(4) == b"PAR1"
-    except OSError as e:
-        raise DataError(f"cannot read file ({e.strerror})", path) from None
-
-
-def _read_text_lines(path: Path, max_bytes: int | None = None) -> list[str]:
-    """Lines of a UTF-8 text file (universal newlines); ``max_bytes`` reads a prefix only."""
-    try:
-        with open(path, "rb") as fh:
-            data = fh.read() if max_bytes is None else fh.read(max_bytes)
+            return fh.read(4) == _PARQUET_MAGIC
     except FileNotFoundError:
         raise DataError("no such file", path) from None
     except OSError as e:
         raise DataError(f"cannot read file ({e.strerror})", path) from None
-    if max_bytes is not None and len(data) == max_bytes:
+
+
+def _read_bytes(path: Path, max_bytes: int | None = None) -> bytes:
+    """Content of a file, decompressed when it is gzip (magic bytes); ``max_bytes``: a prefix."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            fh.seek(0)
+            if head[:2] == _GZIP_MAGIC:
+                try:
+                    with gzip.GzipFile(fileobj=fh, mode="rb") as gz:
+                        return gz.read() if max_bytes is None else gz.read(max_bytes)
+                except (OSError, EOFError, zlib.error) as e:
+                    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                    raise DataError(f"not a readable gzip file ({msg})", path) from None
+            if path.name.lower().endswith(".gz"):
+                raise DataError("named .gz but not gzip data (no gzip magic bytes)", path)
+            for magic, kind in _OTHER_ARCHIVES:
+                if head.startswith(magic) and (kind != "bzip2" or head[3:4] in b"123456789"):
+                    raise DataError(f"a {kind} archive; decompress it first (gzip files are read directly)", path)
+            return fh.read() if max_bytes is None else fh.read(max_bytes)
+    except FileNotFoundError:
+        raise DataError("no such file", path) from None
+    except OSError as e:
+        raise DataError(f"cannot read file ({e.strerror})", path) from None
+
+
+def _line_at(data: bytes, pos: int) -> int:
+    """1-based line of byte ``pos`` (any of CRLF, LF, CR ends a line)."""
+    return data[:pos].replace(b"\r\n", b"\n").replace(b"\r", b"\n").count(b"\n") + 1
+
+
+def _text_lines(data: bytes, path: Path, prefix: bool = False) -> list[str]:
+    """Lines of UTF-8 text (BOM dropped, universal newlines); ``prefix``: ``data`` is the start
+    of a longer file, its last partial line is dropped."""
+    if prefix:
         cut = data.rfind(b"\n")
         if cut > 0:
             data = data[:cut]
     if not data.strip():
         raise DataError("file is empty", path)
-    if b"\x00" in data[:4096]:
-        raise DataError("not a text file (it contains NUL bytes)", path)
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        raise DataError("not a text file (it contains NUL bytes)", path, _line_at(data, nul))
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
-        raise DataError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", path, line) from None
+        if prefix and e.start >= len(data) - 3 and e.reason == "unexpected end of data":
+            text = data[: e.start].decode("utf-8-sig")  # a character cut by the prefix
+        else:
+            raise DataError(f"not UTF-8 text (byte 0x{data[e.start]:02x})", path, _line_at(data, e.start)) from None
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text.split("\n")
@@ -372,7 +511,7 @@ def _resolve_roles(
             roles[role] = normed.index(_norm_name(want))
         else:
             raise DataError(
-                f"no column named {want!r} for {role} (columns: {', '.join(map(str, names))})", path, line
+                f"no column named {_show(want)} for {role} (columns: {_names(names)})", path, line
             )
     taken = set(roles.values())
     for pos, n in enumerate(normed):
@@ -387,7 +526,7 @@ def _resolve_roles(
             return {r: i for i, r in enumerate(ROLES[: len(names)])}
         missing = "user" if "user" not in roles else "item"
         raise DataError(
-            f"cannot tell which column holds {missing} ids (columns: {', '.join(map(str, names))}); "
+            f"cannot tell which column holds {missing} ids (columns: {_names(names)}); "
             f"name it with columns={{'{missing}': ...}}",
             path,
             line,
@@ -407,6 +546,9 @@ def read_interactions(
 ) -> RawInteractions:
     """Read a file or DataFrame into a :class:`RawInteractions` (rows in file order).
 
+    Text files may be gzip compressed (detected from the magic bytes). Ids are kept as the raw
+    strings of the file.
+
     Args:
         source: a file path or a ``pandas.DataFrame``.
         format: force a format (one of ``FORMATS`` or an alias); ``None`` detects it from content.
@@ -414,8 +556,18 @@ def read_interactions(
             "item": "sku", "rating": None}``; for triples/atomic/parquet/DataFrames.
 
     Raises:
-        DataError: ``FILE:LINE: problem`` for any bad input.
+        DataError: ``FILE:LINE: problem`` for any bad input, including a line that does not fit
+            the format detected from the large majority of lines.
     """
+    try:
+        return _read_interactions(source, format, columns)
+    except DataError as e:
+        raise _one_line(e) from None
+
+
+def _read_interactions(
+    source: str | Path | pd.DataFrame, format: str | None, columns: Mapping[str, Any] | None
+) -> RawInteractions:
     if isinstance(source, pd.DataFrame):
         fmt = canonical_format(format, "<dataframe>")
         if fmt not in (None, "dataframe"):
@@ -430,13 +582,12 @@ def read_interactions(
     if fmt == "dataframe":
         raise DataError("format 'dataframe' needs a pandas DataFrame, not a file", path)
     if fmt == "parquet" or (fmt is None and _is_parquet(path)):
-        try:
-            df = pd.read_parquet(path)
-        except Exception as e:  # pyarrow raises many types
-            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-            raise DataError(f"cannot read parquet ({msg})", path) from None
-        return _read_frame(df, str(path), "parquet", columns)
-    lines = _read_text_lines(path)
+        return _read_parquet(path, columns)
+    data = _read_bytes(path)
+    if fmt in (None, "parquet") and data[:4] == _PARQUET_MAGIC:  # gzip compressed parquet
+        return _read_parquet(path, columns, data)
+    lines = _text_lines(data, path)
+    del data
     sn = _sniff(lines, str(path), fmt)
     if sn.format == "lists":
         raw = _read_lists(lines, str(path), sn)
@@ -446,6 +597,28 @@ def read_interactions(
     return raw
 
 
+def _read_parquet(path: Path, columns: Mapping[str, Any] | None, data: bytes | None = None) -> RawInteractions:
+    """A parquet file (``data``: its content, already decompressed), gzip compressed or not."""
+    if data is None:
+        try:
+            with open(path, "rb") as fh:
+                gz = fh.read(2) == _GZIP_MAGIC
+        except OSError as e:
+            raise DataError(f"cannot read file ({e.strerror})", path) from None
+        if gz:
+            data = _read_bytes(path)
+    try:
+        df = pd.read_parquet(path if data is None else io.BytesIO(data))
+    except Exception as e:  # pyarrow raises many types
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"cannot read parquet ({msg})", path) from None
+    return _read_frame(df, str(path), "parquet", columns)
+
+
+def _lists_shape(delim: str | None) -> str:
+    return f"'user item item ...' separated by {_DELIM_NAME[delim]}"
+
+
 def _read_lists(lines: list[str], path: str, sn: _Sniff) -> RawInteractions:
     users: list[str] = []
     counts: list[int] = []
@@ -453,6 +626,7 @@ def _read_lists(lines: list[str], path: str, sn: _Sniff) -> RawInteractions:
     items: list[str] = []
     empty: list[tuple[str, int]] = []
     delim, colon = sn.delimiter, sn.colon
+    shape = _lists_shape(delim)
     for idx in range(sn.header_line, len(lines)):
         line = lines[idx]
         if colon:
@@ -461,15 +635,26 @@ def _read_lists(lines: list[str], path: str, sn: _Sniff) -> RawInteractions:
                 s = line.strip()
                 if not s or s[0] == "#":
                     continue
-                raise DataError("expected 'user: item item ...' (no ':' in this line)", path, idx + 1)
+                raise DataError("no ':' in this line, expected 'user: item item ...'", path, idx + 1)
             u = head.strip()
             if u[:1] == "#":
                 continue
+            if any(c.isspace() or c == "," for c in u):
+                raise DataError(f"{'a space' if ',' not in u else 'a comma'} in the user id {_show(u)}, "
+                                "expected 'user: item item ...'", path, idx + 1)
             parts = rest.replace(",", " ").split()
         else:
-            parts = line.split() if delim is None else [p for p in (q.strip() for q in line.split(delim)) if p]
+            if delim is None:
+                parts = line.split()
+            else:
+                parts = [p.strip() for p in line.split(delim)]
+                parts = [p for p in parts if p]
             if not parts or parts[0][0] == "#":
                 continue
+            if delim != "," and "," in line:
+                raise DataError(f"',' in a lists file, expected {shape}", path, idx + 1)
+            if delim == "\t" and len(line.split()) != len(parts):
+                raise DataError(f"a field with spaces inside, expected {shape}", path, idx + 1)
             u = parts[0]
             if u[-1] == ":":  # "user: item ..." line in a file mostly without colons
                 u = u[:-1]
@@ -508,15 +693,9 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
         ncols = len(names)
         roles = _resolve_roles(names, columns, path, sn.header_line, positional_ok=sn.format == "triples")
     else:
-        first = next(((i, _split(lines[i], delim)) for i in range(len(lines)) if lines[i].strip()
-                      and lines[i].strip()[0] != "#"), None)
-        if first is None:
-            raise DataError("file is empty", path)
-        ncols = len([f for f in first[1] if f != ""]) if delim is None else len(first[1])
-        if not 2 <= ncols <= 4:
-            raise DataError(
-                f"expected 2 to 4 fields (user item [rating] [timestamp]), got {ncols}", path, first[0] + 1
-            )
+        ncols = sn.ncols
+        if not 2 <= ncols <= 4:  # pragma: no cover - _sniff decides ncols in 2..4
+            raise DataError(f"expected 2 to 4 fields (user item [rating] [timestamp]), got {ncols}", path)
         names = list(ROLES[:ncols])
         if sn.third_is_time and ncols == 3:
             names[2] = "timestamp"
@@ -526,6 +705,7 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
     iu, ii = roles["user"], roles["item"]
     ir, it = roles.get("rating"), roles.get("timestamp")
     expect = " ".join(names) if sn.header is None else f"{ncols} columns of the header"
+    sep_name = _DELIM_NAME[delim]
 
     fast = _fast_columns(lines, start, delim, ncols)
     if fast is not None:
@@ -550,29 +730,22 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
     R: list[str] = []
     T: list[str] = []
     L: list[int] = []
-    use_csv = delim == "," and any('"' in ln for ln in lines[start:start + 1000])
     for idx in range(start, len(lines)):
         line = lines[idx]
-        if delim is None:
-            parts = line.split()
-            if not parts:
-                continue
-        else:
-            if not line or line.isspace():
-                continue
-            parts = next(csv.reader([line])) if use_csv else line.split(delim)
-        if parts[0][:1] == "#":
+        if not line or line.isspace():
             continue
+        if line.lstrip()[:1] == "#":
+            continue
+        if delim is None and "," in line:
+            raise DataError(f"',' in a space separated file, expected {ncols} fields ({expect})", path, idx + 1)
+        parts = _fields(line, delim, path, idx + 1)
         if len(parts) != ncols:
-            extra = parts[ncols:]
-            if not (len(parts) > ncols and all(not p.strip() for p in extra)):
-                raise DataError(f"expected {ncols} fields ({expect}), got {len(parts)}", path, idx + 1)
-        if delim is None:
-            u, i = parts[iu], parts[ii]
-        else:
-            u, i = parts[iu].strip(), parts[ii].strip()
-            if not u or not i:
-                raise DataError(f"empty {'user' if not u else 'item'} id", path, idx + 1)
+            foreign = [d for d in ("\t", ",") if d != delim and d in line and not (delim is None and d == "\t")]
+            hint = f"a line with {_DELIM_NAME[foreign[0]]} in a file separated by {sep_name}: " if foreign else ""
+            raise DataError(f"{hint}expected {ncols} fields ({expect}), got {len(parts)}", path, idx + 1)
+        u, i = parts[iu], parts[ii]
+        if not u or not i:
+            raise DataError(f"empty {'user' if not u else 'item'} id", path, idx + 1)
         U.append(u)
         I.append(i)
         if ir is not None:
@@ -603,8 +776,9 @@ def _fast_columns(
     lines: list[str], start: int, delim: str | None, ncols: int
 ) -> tuple[list[np.ndarray], np.ndarray] | None:
     """Columns (``object[N]`` of str each) parsed by pandas' C reader, or ``None`` when the
-    body is irregular (blank or comment lines, quotes, missing or extra fields): the caller
-    then parses line by line, which reports the exact problem."""
+    body is irregular (blank or comment lines, quotes, missing or extra fields, a character the
+    line-by-line parser treats differently): the caller then parses line by line, which reports
+    the exact problem."""
     end = len(lines)
     while end > start and not lines[end - 1].strip():
         end -= 1
@@ -613,10 +787,12 @@ def _fast_columns(
     text = "\n".join(lines[start:end])
     if '"' in text or "#" in text:  # quotes or comments: leave them to the careful parser
         return None
+    if delim is None and ("," in text or _ODD_SPACE.search(text)):
+        return None
     try:
         df = pd.read_csv(
             io.StringIO(text), sep=r"\s+" if delim is None else delim, header=None, dtype=str,
-            na_filter=False, engine="c", quoting=csv.QUOTE_NONE,
+            na_filter=False, engine="c", quoting=csv.QUOTE_NONE, skip_blank_lines=False,
         )
     except Exception:
         return None
@@ -642,12 +818,12 @@ def _to_float(values: list[str], lines: np.ndarray, what: str, path: str) -> np.
             try:
                 float(v)
             except ValueError:
-                raise DataError(f"{what} {v.strip()!r} is not a number", path, int(lines[k])) from None
+                raise DataError(f"{what} {_show(v.strip())} is not a number", path, int(lines[k])) from None
         raise  # pragma: no cover
     bad = ~np.isfinite(arr)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
-        raise DataError(f"{what} {values[k].strip()!r} is not a finite number", path, int(lines[k]))
+        raise DataError(f"{what} {_show(values[k].strip())} is not a finite number", path, int(lines[k]))
     return arr
 
 
@@ -689,7 +865,7 @@ def _read_frame(df: pd.DataFrame, source: str, fmt: str, columns: Mapping[str, A
         if bad.any():
             k = int(np.flatnonzero(bad)[0])
             v = col.iloc[k]
-            what = f"missing {role}" if pd.isna(v) else f"{role} {str(v)!r} is not a number"
+            what = f"missing {role}" if pd.isna(v) else f"{role} {_show(v)} is not a number"
             raise DataError(what, source, int(rows[k]))
         return num
 

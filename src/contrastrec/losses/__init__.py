@@ -87,10 +87,10 @@ def make_ssl_loss(
 ) -> nn.Module:
     """Build the SSL loss ``name`` (a key of :data:`SSL_LOSSES`).
 
-    Arguments left ``None`` take the class default; arguments the chosen loss does not have are
-    ignored (so a config can pass all of them), e.g. ``tau_plus`` for ``infonce``. Values are
-    validated by the class constructors (``ValueError``). Unknown ``name``: ``ValueError`` listing
-    the valid names.
+    Arguments left ``None`` take the class default. An argument the chosen loss does not take
+    (e.g. ``temperature`` for ``triplet``) is a ``ValueError`` naming it: it would do nothing.
+    Values are validated by the class constructors (``ValueError``). Unknown ``name``:
+    ``ValueError`` listing the valid names.
     """
     if name not in SSL_LOSSES:
         raise ValueError(f"unknown SSL loss {name!r}; valid choices: {', '.join(SSL_LOSSES)}")
@@ -98,4 +98,8 @@ def make_ssl_loss(
     given = dict(temperature=temperature, tau_plus=tau_plus, beta=beta, similarity=similarity, margin=margin,
                  symmetric=symmetric, distance=distance, gamma=gamma)
     accepted = inspect.signature(cls.__init__).parameters
-    return cls(**{k: v for k, v in given.items() if v is not None and k in accepted})
+    unused = sorted(k for k, v in given.items() if v is not None and k not in accepted)
+    if unused:
+        raise ValueError(f"SSL loss {name!r} does not take {', '.join(unused)} "
+                         f"(it takes {', '.join(k for k in accepted if k != 'self') or 'no parameter'})")
+    return cls(**{k: v for k, v in given.items() if v is not None})

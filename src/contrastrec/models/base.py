@@ -1,15 +1,28 @@
 """The model contract shared by every method.
 
-A model is an ``nn.Module`` built from ``(cfg, dataset)``. It owns no training loop:
+A model is an ``nn.Module`` built from ``(cfg, dataset)``. It owns no training loop. What it
+declares about itself (class attributes, read by the registry, the config, the tuner and the demo):
+
+* ``NAME`` (the CLI name; a class without one is abstract), ``DESCRIPTION`` (one line, the paper),
+* ``Params``: a dataclass of its own hyper-parameters, the config section ``NAME.*``,
+* ``DEFAULTS``: its overrides of the shared keys, ``SPACE``: its tuning space, ``DEMO``: its
+  setting in ``contrastrec demo`` (None: not in the demo),
+* ``SECTIONS``: the shared sections it reads (``"ssl"``, ``"aug"``); keys of other sections are
+  refused, and ``inert_keys(cfg)`` names any other key that does nothing for it.
+
+What the trainer calls (and nothing else; the trainer writes no attribute of a model):
 
 * ``task``: which batches it trains on: ``"pairwise"`` (user, positive, negatives),
-  ``"sequential"`` (left-padded sequences with next-item targets) or ``"none"`` (no training).
+  ``"sequential"`` (left-padded sequences with next-item targets) or ``"none"`` (no training);
+  ``wants_negatives()``: whether sequential batches carry sampled negatives.
+* ``set_phase(phase)``: ``joint``, ``warmup``, ``pretrain`` or ``finetune``; ``ssl_active()``.
+* ``on_epoch_start(epoch)``: reseeds the model's random draws for the epoch (so a resumed run
+  repeats an uninterrupted one), then E-steps, schedule changes.
 * ``loss_terms(batch) -> dict[str, Tensor]``: already-weighted scalar terms. Names starting with
   ``ssl`` are self-supervised, ``reg`` is regularisation, the rest are recommendation terms.
 * ``scorer(histories) -> score_fn``: ``score_fn(users: LongTensor[B]) -> FloatTensor[B, n_items]``.
   ``histories`` is a ``LongTensor[n_users, max_len]`` of left-padded item tokens (sequential models)
   or ``None``.
-* ``on_epoch_start(epoch)``: optional hook (k-means E-steps, correlation updates).
 * ``export_embeddings(histories) -> (user_emb, item_emb)`` for export and retrieval.
 """
 from __future__ import annotations
@@ -25,31 +38,86 @@ from contrastrec.data.dataset import Dataset
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
 
+PHASES = ("joint", "warmup", "pretrain", "finetune")
+# tuning distributions of the SSL branch shared by the contrastive models' SPACEs
+SSL_SPACE = {"ssl.weight": {"type": "float", "low": 1e-3, "high": 1.0, "log": True},
+             "ssl.temperature": {"type": "float", "low": 0.05, "high": 1.0, "log": True}}
+
+
 class Recommender(nn.Module):
+    NAME: str = ""
+    DESCRIPTION: str = ""
+    Params: type | None = None
+    DEFAULTS: dict = {}
+    SPACE: dict = {}
+    DEMO: dict | None = None
+    SECTIONS: tuple[str, ...] = ()
+    HAS_SSL: bool = False  # a contrastive / self-supervised term under schema=joint
     task: str = "pairwise"
     sequential: bool = False
-    DEFAULTS: dict = {}
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__()
         self.cfg = cfg
+        self.params = cfg.params
         self.n_users = dataset.n_users
         self.n_items = dataset.n_items
+        self._phase = "joint"
 
+    # ------------------------------------------------------------------ what the model declares
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         """Raise ConfigError for incompatible settings."""
         from contrastrec.models.ssl import check_ssl_config
 
-        check_ssl_config(cfg)
+        if cls.reads_ssl(cfg):
+            check_ssl_config(cfg)
+
+    @classmethod
+    def reads_ssl(cls, cfg: Config) -> bool:
+        """Whether the ``ssl.*`` section acts under ``cfg``."""
+        return "ssl" in cls.sections(cfg)
+
+    @classmethod
+    def sections(cls, cfg: Config) -> tuple[str, ...]:
+        """The shared sections read under ``cfg`` (``SECTIONS`` by default)."""
+        return cls.SECTIONS
+
+    @classmethod
+    def inert_keys(cls, cfg: Config) -> dict[str, str]:
+        """Model-specific keys that do nothing under ``cfg`` -> why (see ``config.inert_keys``)."""
+        return {}
+
+    # ------------------------------------------------------------------ the trainer's calls
+    def set_phase(self, phase: str) -> None:
+        if phase not in PHASES:
+            raise ValueError(f"unknown phase {phase!r}; valid: {', '.join(PHASES)}")
+        self._phase = phase
+
+    @property
+    def phase(self) -> str:
+        return self._phase
 
     def ssl_active(self) -> bool:
-        """Whether the self-supervised terms are computed in the current training phase (set by the
-        loop as ``self.phase``): not while fine-tuning, nor during the ``ssl.warmup_epochs``."""
-        return getattr(self, "phase", "joint") not in ("finetune", "warmup")
+        """Whether the self-supervised terms are computed in the current phase: not while
+        fine-tuning, nor during the ``ssl.warmup_epochs``."""
+        return self._phase not in ("finetune", "warmup")
+
+    def wants_negatives(self) -> bool:
+        """Whether sequential batches must carry sampled negatives (``neg``)."""
+        return False
+
+    def epoch_generator(self, salt: int, epoch: int) -> torch.Generator:
+        """A torch generator for the epoch's draws of one kind (``salt``), seeded by the config
+        seed: a resumed run draws exactly what an uninterrupted one would have."""
+        return torch.Generator().manual_seed(self.cfg.seed * salt + epoch)
 
     def on_epoch_start(self, epoch: int) -> None:
-        """Called before each training epoch (E-steps, schedule changes)."""
+        """Called before each training epoch: reseeds the SSL branch's draws (negatives), then
+        subclasses run their E-steps and schedule changes."""
+        ssl = getattr(self, "ssl", None)
+        if ssl is not None and hasattr(ssl, "reseed"):
+            ssl.reseed(self.cfg.seed * 31 + epoch)
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

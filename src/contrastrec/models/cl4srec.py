@@ -11,12 +11,21 @@ import torch
 from contrastrec.augment.sequence import CL4SRecAugment
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
+from contrastrec.models.base import SSL_SPACE
 from contrastrec.models.seq_base import SequentialModel
+
+_SEQ_DEMO = {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1}
 
 
 class CL4SRec(SequentialModel):
+    NAME = "cl4srec"
+    DESCRIPTION = "CL4SRec crop/mask/reorder sequence contrast (Xie et al. ICDE 2022)"
+    HAS_SSL = True
+    SECTIONS = ("ssl", "aug")
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 0.2,
                 "ssl.similarity": "cosine"}
+    SPACE = {**SequentialModel.SPACE, **SSL_SPACE}
+    DEMO = _SEQ_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
@@ -29,31 +38,17 @@ class CL4SRec(SequentialModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._gen.manual_seed(self.cfg.seed * 9973 + epoch)
+        self._gen = self.epoch_generator(9973, epoch)
 
     def views(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v1 = self.augment(seqs.cpu(), generator=self._gen).to(seqs.device)
         v2 = self.augment(seqs.cpu(), generator=self._gen).to(seqs.device)
         return v1, v2
 
-    def false_negative_mask(self, batch) -> torch.Tensor | None:
-        fn = self.cfg.ssl.false_negatives
-        if fn == "same_target":
-            t = batch["target"]
-            return t.unsqueeze(0) == t.unsqueeze(1)
-        if fn == "same_user":
-            u = batch["users"]
-            return u.unsqueeze(0) == u.unsqueeze(1)
-        clusters = getattr(self, "cluster_of_user", None)  # set by clustering models (ICLRec E-step)
-        if fn == "same_cluster" and clusters is not None:
-            c = clusters[batch["users"]]
-            return (c.unsqueeze(0) == c.unsqueeze(1)) & (c >= 0).unsqueeze(0)  # -1: no cluster
-        return None
+    def integrated_views(self, batch) -> list[torch.Tensor]:
+        return list(self.views(batch["seq"]))
 
     def ssl_terms(self, batch, hidden):
-        if not self.ssl_active():
-            return {}
         v1, v2 = self.views(batch["seq"])
         z1, z2 = self.encode_last(v1), self.encode_last(v2)
-        loss = self.contrast(z1, z2, batch, positive_mask=self.false_negative_mask(batch))
-        return {"ssl": self.cfg.ssl.weight * loss}
+        return {"ssl": self.cfg.ssl.weight * self.contrast(z1, z2, batch)}

@@ -26,10 +26,14 @@ from contrastrec.augment.sequence import CoSeRecAugment, ItemCorrelation
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.cl4srec import CL4SRec
-from contrastrec.training.batches import trim_left_padding
+from contrastrec.data.sequences import trim_left_padding
 
 
 class CoSeRec(CL4SRec):
+    NAME = "coserec"
+    DESCRIPTION = ("CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation "
+                   "(Liu et al. 2021)")
+    DEMO = None
     DEFAULTS = {**CL4SRec.DEFAULTS, "aug.substitute_ratio": 0.1, "aug.insert_ratio": 0.4, "aug.augment_threshold": 4}
 
     def make_augment(self, cfg: Config, dataset: Dataset):

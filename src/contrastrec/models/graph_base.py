@@ -1,8 +1,10 @@
 """Shared machinery for graph collaborative-filtering models (MF, LightGCN and its contrastive kin).
 
 The recommendation branch is BPR (or another main loss) on (user, positive, negatives) batches with
-L2 regularisation of the batch's layer-0 embeddings, as in LightGCN. Subclasses add
-self-supervised terms by overriding :meth:`ssl_terms`.
+L2 regularisation of the batch's layer-0 embeddings, as in LightGCN (:meth:`GraphModel.main_terms`).
+Subclasses define their views: :meth:`ssl_terms` (schema ``joint``) and :meth:`integrated_views`
+(schema ``integrated``); the encoder requirement is the class attribute ``ENCODERS``, per-epoch
+reseeding is the base class's.
 """
 from __future__ import annotations
 
@@ -18,11 +20,16 @@ from contrastrec.graph import normalized_adjacency
 from contrastrec.losses import functional as LF
 from contrastrec.models.base import Recommender, ScoreFn
 from contrastrec.models.ssl import SSLBranch
+from contrastrec.samplers import same_label_mask
 
 
 class GraphModel(Recommender):
     task = "pairwise"
     DEFAULTS = {"loss": "bpr", "ks": [10, 20, 40], "batch_size": 2048}
+    SPACE = {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+             "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
+             "reg_weight": {"type": "float", "low": 1e-6, "high": 1e-2, "log": True}}
+    ENCODERS: tuple[str, ...] = ("mf", "lightgcn")  # the encoders the model works with
     uses_graph = True
     ROW_RESTRICTED = False
     """True when the recommendation branch is :meth:`rows_embeddings` read at the batch's rows and
@@ -61,6 +68,23 @@ class GraphModel(Recommender):
             raise ConfigError("loss=softmax takes its negatives in-batch; neg_sampler does not apply to it")
         if cfg.encoder not in ("", "mf", "lightgcn"):
             raise ConfigError(f"encoder={cfg.encoder!r} is a sequence encoder; graph models take mf or lightgcn")
+        if (cfg.encoder or "lightgcn") not in cls.ENCODERS:
+            raise ConfigError(f"{cls.NAME or cls.__name__.lower()} needs the {' or '.join(cls.ENCODERS)} encoder "
+                              f"(got encoder={cfg.encoder})")
+
+    @classmethod
+    def sections(cls, cfg: Config) -> tuple[str, ...]:
+        return ("ssl",) if cls.HAS_SSL or cfg.schema == "integrated" else ()
+
+    @classmethod
+    def inert_keys(cls, cfg: Config) -> dict[str, str]:
+        out = {k: "graph models have no sequence encoder" for k in ("max_len", "n_heads", "attn_dropout", "dropout")}
+        out["ssl.false_negatives"] = ("graph models contrast each unique user / item of the batch with itself; "
+                                      "same_target / same_cluster / same_user do not apply")
+        if (cfg.encoder or cls.DEFAULTS.get("encoder", "lightgcn")) == "mf" or not cls.uses_graph:
+            out["n_layers"] = "the mf encoder has no layers"
+            out["eval_graph"] = "the mf encoder does not propagate over a graph"
+        return out
 
     # ------------------------------------------------------------------ pieces
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -80,7 +104,7 @@ class GraphModel(Recommender):
         if self.loss_name == "softmax":
             same = None
             if batch is not None:
-                same = batch["pos"].unsqueeze(0) == batch["pos"].unsqueeze(1)
+                same = same_label_mask(batch["pos"], include_diagonal=True)
             return LF.info_nce(u, p, temperature=self.cfg.rec_temperature, similarity="cosine", positive_mask=same)
         pos = (u * p).sum(-1)
         neg = torch.einsum("bd,bkd->bk", u, n)
@@ -96,6 +120,14 @@ class GraphModel(Recommender):
         u0, i0 = self.encoder.layer0()
         r = u0[users].pow(2).sum() + i0[pos].pow(2).sum() + i0[neg].pow(2).sum()
         return self.reg_weight * 0.5 * r / users.shape[0]
+
+    def main_terms(self, batch, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The recommendation terms of a joint step: ``rec`` on the batch's user / positive /
+        negative representations ``u, p [B, D]``, ``n [B, k, D]``, and ``reg`` on their layer-0 rows."""
+        terms = {"rec": self.rec_loss(u, p, n, batch)}
+        if self.reg_weight > 0:
+            terms["reg"] = self.reg_loss(batch["users"], batch["pos"], batch["neg"])
+        return terms
 
     def ssl_terms(self, batch, user_emb, item_emb) -> dict[str, torch.Tensor]:
         return {}
@@ -119,14 +151,32 @@ class GraphModel(Recommender):
         return (self.ssl(u1[users], u2[users], pool=u2, anchor_ids=users, pool_weights=self.user_pop, pool_key="users")
                 + self.ssl(i1[items], i2[items], pool=i2, anchor_ids=items, pool_weights=self.item_pop, pool_key="items"))
 
+    def integrated_views(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
+        """schema=integrated: the two augmented views ``((U1, I1), (U2, I2))`` (whole user / item
+        tables) the method contrasts, or None for a model without augmentation (LightGCN, MF),
+        whose one view is :meth:`embeddings`."""
+        return None
+
     def integrated_terms(self, batch) -> dict[str, torch.Tensor]:
-        """schema=integrated: one contrastive loss between users and their positive items is the
-        recommendation loss itself (other in-batch positives' items are negatives)."""
+        """schema=integrated: one contrastive loss does both tasks (docs/compose.md). With the
+        method's two views (U1, I1), (U2, I2), the positive of user u is its interacted item i
+        *seen in the other view*, the other items of the batch (in that view) are its negatives:
+
+            L = 1/2 [ l(U1[u], I2[i]) + l(U2[u], I1[i]) ]
+
+        with l the configured ``ssl.loss`` (rows of the batch with the same item are not negatives;
+        ``ssl.negatives`` draws explicit negatives from the other view's item table). Without
+        augmentation both views are the encoder output and L = l(U[u], I[i])."""
         users, pos = batch["users"], batch["pos"]
-        user_emb, item_emb = self.embeddings()
-        same = pos.unsqueeze(0) == pos.unsqueeze(1)
-        rec = self.ssl(user_emb[users], item_emb[pos], positive_mask=same, pool=item_emb, anchor_ids=pos,
-                       pool_weights=self.item_pop)
+        same = same_label_mask(pos, include_diagonal=True)  # rows with the same item are not negatives
+        views = self.integrated_views()
+        pairs = [(self.embeddings(),) * 2] if views is None else [views, views[::-1]]
+
+        def loss(a, b):
+            return self.ssl(a[0][users], b[1][pos], positive_mask=same, pool=b[1], anchor_ids=pos,
+                            pool_weights=self.item_pop)
+
+        rec = loss(*pairs[0]) if len(pairs) == 1 else 0.5 * (loss(*pairs[0]) + loss(*pairs[1]))
         terms = {"rec": rec}
         if self.reg_weight > 0:
             terms["reg"] = self.reg_loss(users, pos, batch["neg"])
@@ -160,10 +210,9 @@ class GraphModel(Recommender):
         else:
             user_emb, item_emb = self.embeddings()
             u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
-        terms = {"rec": self.rec_loss(u, p, n, batch)}
-        if self.reg_weight > 0:
-            terms["reg"] = self.reg_loss(users, pos, neg)
-        terms.update(self.ssl_terms(batch, user_emb, item_emb))
+        terms = self.main_terms(batch, u, p, n)
+        if self.ssl_active():
+            terms.update(self.ssl_terms(batch, user_emb, item_emb))
         return terms
 
     @contextmanager

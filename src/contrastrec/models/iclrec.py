@@ -19,19 +19,40 @@ Intents are latent variables learned by EM:
 * Hybrid with instance contrast: CL4SRec's InfoNCE between the two views (mean representations,
   as the reference's ``seq_representation_instancecl_type=mean``).
 
-L = L_rec + ``seq.instance_weight``·L_instance + ``seq.intent_weight``·L_intent; the intent term
-starts after ``seq.intent_warmup_epochs`` epochs (no E-step is run before, unless
-``ssl.false_negatives=same_cluster`` needs the clusters). Defaults follow the reference Beauty
-script (salesforce/ICLRec ``src/scripts/run_beauty.sh``: 256 intents, both weights 0.1, warm-up 0,
-temperature 1, dot similarity).
+L = L_rec + λ·(``iclrec.instance_weight``·L_instance + ``iclrec.intent_weight``·L_intent),
+λ = ``ssl.weight`` (default 1: the method weighs its two terms separately); the intent term
+starts after ``iclrec.intent_warmup_epochs`` epochs (no E-step is run before, unless
+``ssl.false_negatives=same_cluster`` needs the clusters).
+
+Defaults (:attr:`DEFAULTS`, on top of CL4SRec's and :class:`SequentialModel`'s) against the
+reference Beauty script (salesforce/ICLRec ``src/scripts/run_beauty.sh`` and the ``main.py``
+defaults it does not override):
+
+* as the reference: ``iclrec.n_intents=256`` (``--num_intent_cluster 256``),
+  ``iclrec.instance_weight=0.1`` (``--cf_weight 0.1``), ``iclrec.intent_weight=0.1``
+  (``--intent_cf_weight 0.1``), ``iclrec.intent_warmup_epochs=0`` (``--warm_up_epoches 0``),
+  ``batch_size=256``, ``embedding_dim=64``, ``n_heads=2``, ``dropout=attn_dropout=0.5``,
+  ``max_len=50``, ``lr=1e-3``, ``epochs=300``, ``patience=40``, ``aug.crop_ratio=0.2``,
+  ``aug.mask_ratio=0.7``, ``aug.reorder_ratio=0.2``;
+* not as the reference: ``n_layers=2`` (the script sets ``--num_hidden_layers 1``);
+  ``ssl.temperature=0.2`` and ``ssl.similarity=cosine``, inherited from CL4SRec (the reference's
+  ``NCELoss`` uses a dot product with ``--temperature`` 1.0); ``ssl.weight=1`` scales both terms
+  (the reference has no common factor). Set ``n_layers=1 ssl.temperature=1 ssl.similarity=dot`` to
+  run the reference's values.
 
 Deliberate differences from the reference code: the mean is over the non-padded positions (the
-reference averages over all ``max_len`` positions, padding included); the intent of a sequence is
-its E-step assignment (the paper's EM formulation) instead of a per-batch nearest-centroid query
-with the current (dropout-on) model; the recommendation loss is the library's (``loss``, default
-full softmax CE) instead of BCE with one negative.
+reference averages over all ``max_len`` positions, padding included); the instance term contrasts
+mean representations (the reference's ``seq_representation_instancecl_type=mean`` option; its
+default, kept by the Beauty script, is ``concatenate``: the flattened ``[max_len·D]`` outputs);
+the InfoNCE terms are the library's (query→key over the other keys of the batch) instead of the
+reference's ``NCELoss`` over both views' ``2B`` samples; the intent of a sequence is its E-step
+assignment (the paper's EM formulation) instead of a per-batch nearest-centroid query with the
+current (dropout-on) model; the recommendation loss is the library's (``loss``, default full
+softmax CE) instead of BCE with one negative.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -40,13 +61,27 @@ import torch.nn.functional as F
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.cl4srec import CL4SRec
+from contrastrec.data.sequences import padded_tokens, trim_left_padding
 from contrastrec.models.clustering import kmeans
-from contrastrec.training.batches import padded_tokens, trim_left_padding
+from contrastrec.samplers import same_label_mask
+
+
+@dataclass
+class ICLRecParams:
+    n_intents: int = 256  # k: k-means intents
+    intent_weight: float = 0.1  # weight of the intent contrast
+    instance_weight: float = 0.1  # weight of the instance (CL4SRec) contrast
+    intent_warmup_epochs: int = 0  # epochs before the intent contrast starts
 
 
 class ICLRec(CL4SRec):
-    DEFAULTS = {**CL4SRec.DEFAULTS, "seq.n_intents": 256, "seq.intent_weight": 0.1, "seq.instance_weight": 0.1,
-                "seq.intent_warmup_epochs": 0}
+    NAME = "iclrec"
+    DESCRIPTION = "ICLRec intent contrast: k-means intents (EM) + instance contrast, FNM (Chen et al. WWW 2022)"
+    Params = ICLRecParams
+    CLUSTERS = True
+    DEMO = None
+    DEFAULTS = {**CL4SRec.DEFAULTS, "ssl.weight": 1.0}
+    SPACE = {**CL4SRec.SPACE, "iclrec.intent_weight": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}
     # faiss' default and the reference's niter; on Beauty-sized data (22k x 64, k=256) one E-step took
     # ~2 s of CPU time (half encoding, half k-means), 5-8% of an epoch; 10 iterations save ~0.4 s
     KMEANS_ITERS = 20
@@ -59,7 +94,7 @@ class ICLRec(CL4SRec):
         self.cluster_users = torch.from_numpy(np.nonzero(keep)[0].astype(np.int64))
         self.cluster_seqs = torch.from_numpy(seq[keep].copy())
         self._by_length = torch.argsort((self.cluster_seqs > 0).sum(1))  # E-step chunks of similar length
-        k = cfg.seq.n_intents
+        k = cfg.params.n_intents
         if len(self.cluster_users) < k:
             raise ConfigError(
                 f"iclrec: seq.n_intents={k} intents need at least {k} training sequences, but the dataset "
@@ -72,11 +107,11 @@ class ICLRec(CL4SRec):
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         super().check_config(cfg)
-        s = cfg.seq
+        s = cfg.params
         if s.n_intents <= 0:
-            raise ConfigError(f"seq.n_intents must be positive, got {s.n_intents}")
+            raise ConfigError(f"iclrec.n_intents must be positive, got {s.n_intents}")
         if s.intent_weight < 0 or s.instance_weight < 0:
-            raise ConfigError("seq.intent_weight and seq.instance_weight must be >= 0")
+            raise ConfigError("iclrec.intent_weight and iclrec.instance_weight must be >= 0")
         if s.intent_warmup_epochs < 0:
             raise ConfigError(f"seq.intent_warmup_epochs must be >= 0, got {s.intent_warmup_epochs}")
 
@@ -117,7 +152,7 @@ class ICLRec(CL4SRec):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            cent, assign = kmeans(z, self.cfg.seq.n_intents, n_iter=self.KMEANS_ITERS, seed=self.cfg.seed + epoch)
+            cent, assign = kmeans(z, self.params.n_intents, n_iter=self.KMEANS_ITERS, seed=self.cfg.seed + epoch)
         finally:
             torch.set_num_threads(threads)
         self.centroids = F.normalize(cent.to(z.device), dim=1)
@@ -130,14 +165,14 @@ class ICLRec(CL4SRec):
         self._epoch = epoch
         if not self.ssl_active():
             return
-        if epoch >= self.cfg.seq.intent_warmup_epochs or self.cfg.ssl.false_negatives == "same_cluster":
+        if epoch >= self.params.intent_warmup_epochs or self.cfg.ssl.false_negatives == "same_cluster":
             self.e_step(epoch)
 
     # ------------------------------------------------------------------ M-step
     @staticmethod
     def intent_mask(intents: torch.Tensor) -> torch.Tensor:
         """FNM: ``[B, B]`` True where two sequences share an intent (not negatives of each other)."""
-        return intents.unsqueeze(0) == intents.unsqueeze(1)
+        return same_label_mask(intents, include_diagonal=True)
 
     def intent_loss(self, z: torch.Tensor, intents: torch.Tensor) -> torch.Tensor:
         """InfoNCE of views ``z [B, D]`` against their intent centroids, same-intent rows masked."""
@@ -146,9 +181,7 @@ class ICLRec(CL4SRec):
         return self.ssl(z, c, labels=labels, positive_mask=self.intent_mask(intents))
 
     def ssl_terms(self, batch, hidden):
-        if not self.ssl_active():
-            return {}
-        s = self.cfg.seq
+        s, lam = self.params, self.cfg.ssl.weight
         use_intent = s.intent_weight > 0 and self.centroids is not None and self._epoch >= s.intent_warmup_epochs
         if s.instance_weight <= 0 and not use_intent:
             return {}
@@ -159,7 +192,7 @@ class ICLRec(CL4SRec):
         terms = {}
         if s.instance_weight > 0:
             labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
-            terms["ssl_instance"] = s.instance_weight * self.ssl(
+            terms["ssl_instance"] = lam * s.instance_weight * self.ssl(
                 z1, z2, labels=labels, positive_mask=self.false_negative_mask(batch))
         if use_intent:
             intents = self.cluster_of_user[batch["users"]]  # type: ignore[index]
@@ -167,5 +200,5 @@ class ICLRec(CL4SRec):
             if not bool(ok.all()):  # users without a training sequence (not produced by the trainer)
                 z1, z2, intents = z1[ok], z2[ok], intents[ok]
             intent = 0.5 * (self.intent_loss(z1, intents) + self.intent_loss(z2, intents))  # mean over the views
-            terms["ssl_intent"] = s.intent_weight * intent
+            terms["ssl_intent"] = lam * s.intent_weight * intent
         return terms

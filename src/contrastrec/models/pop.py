@@ -10,6 +10,9 @@ from contrastrec.models.base import Recommender, ScoreFn
 
 
 class Popularity(Recommender):
+    NAME = "pop"
+    DESCRIPTION = "popularity baseline (the floor)"
+    DEMO: dict = {}
     task = "none"
     DEFAULTS = {"epochs": 1}
 

@@ -4,9 +4,10 @@ self-supervised objectives on item attributes, then fine-tune it left-to-right o
 prediction. Needs ``schema=pretrain_finetune`` and item attributes (``Dataset.item_attributes``,
 loaded from ``<data>_item2attributes.json``).
 
-Pre-training (terms ``ssl_aap``, ``ssl_mip``, ``ssl_map``, ``ssl_sp``; weights ``seq.*_weight``):
-each training sequence (the user's most recent ``max_len`` training items) is masked item-wise
-with probability ``seq.mask_p``; its last item is always masked (reference ``PretrainDataset``).
+Pre-training (terms ``ssl_aap``, ``ssl_mip``, ``ssl_map``, ``ssl_sp``; weights λ·``s3rec.*_weight``
+with λ = ``ssl.weight``, default 1; the other ``ssl.*`` keys are refused: the four objectives are
+fixed by the method): each training sequence (the user's most recent ``max_len`` training items)
+is masked item-wise with probability ``s3rec.mask_p``; its last item is always masked (reference ``PretrainDataset``).
 The masked sequence is encoded *bidirectionally* (attention to all non-padded positions, paper
 Sec. 4.1 / reference ``pretrain``), giving ``h_t`` per position.
 
@@ -38,6 +39,7 @@ fine-tune from it.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -52,12 +54,34 @@ from contrastrec.models.seq_base import SequentialModel
 _SSL_WEIGHTS = ("aap_weight", "mip_weight", "map_weight", "sp_weight")
 
 
+@dataclass
+class S3RecParams:
+    aap_weight: float = 0.2  # associated attribute prediction
+    mip_weight: float = 1.0  # masked item prediction
+    map_weight: float = 1.0  # masked attribute prediction
+    sp_weight: float = 0.5  # segment prediction
+    mask_p: float = 0.2  # item masking probability
+
+
 class S3Rec(SequentialModel):
+    NAME = "s3rec"
+    DESCRIPTION = ("S3-Rec AAP/MIP/MAP/SP attribute pre-training, then fine-tuning; needs item attributes "
+                   "(Zhou et al. CIKM 2020)")
+    Params = S3RecParams
+    HAS_SSL = True
+    SPACE = {**SequentialModel.SPACE, "s3rec.mask_p": {"type": "float", "low": 0.1, "high": 0.5}}
     # pretrain_epochs: the reference pre-trains 300 epochs (its released checkpoints: 100-150);
     # 50 keeps a CPU run affordable.
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "schema": "pretrain_finetune", "pretrain_epochs": 50,
-                "seq.aap_weight": 0.2, "seq.mip_weight": 1.0, "seq.map_weight": 1.0, "seq.sp_weight": 0.5,
-                "seq.mask_p": 0.2}
+                "ssl.weight": 1.0}
+
+    @classmethod
+    def inert_keys(cls, cfg: Config) -> dict[str, str]:
+        from contrastrec.config import valid_keys
+
+        why = "S3-Rec's four pre-training objectives are fixed by the method (ssl.weight scales them)"
+        return {**super().inert_keys(cfg),
+                **{k: why for k in valid_keys() if k.startswith("ssl.") and k != "ssl.weight"}}
 
     def __init__(self, cfg: Config, dataset: Dataset):
         attrs = dataset.item_attributes
@@ -104,16 +128,17 @@ class S3Rec(SequentialModel):
             )
         if cfg.encoder not in ("", "sasrec"):
             raise ConfigError(f"s3rec needs the sasrec encoder (bidirectional pre-training), got encoder={cfg.encoder}")
-        s = cfg.seq
+        s = cfg.params
         if not 0 < s.mask_p < 1:
-            raise ConfigError(f"seq.mask_p must be in (0, 1), got {s.mask_p}")
+            raise ConfigError(f"s3rec.mask_p must be in (0, 1), got {s.mask_p}")
         if any(getattr(s, w) < 0 for w in _SSL_WEIGHTS):
-            raise ConfigError("s3rec: seq.aap_weight, mip_weight, map_weight and sp_weight must be >= 0")
+            raise ConfigError("s3rec: s3rec.aap_weight, mip_weight, map_weight and sp_weight must be >= 0")
         if not any(getattr(s, w) > 0 for w in _SSL_WEIGHTS):
-            raise ConfigError("s3rec: at least one of seq.aap_weight, mip_weight, map_weight, sp_weight must be > 0")
+            raise ConfigError("s3rec: at least one of s3rec.aap_weight, mip_weight, map_weight, sp_weight must be > 0")
 
     def on_epoch_start(self, epoch: int) -> None:
-        self._gen.manual_seed(self.cfg.seed * 7919 + epoch)
+        super().on_epoch_start(epoch)
+        self._gen = self.epoch_generator(7919, epoch)
 
     # ------------------------------------------------------------------ pieces
     @contextmanager
@@ -151,7 +176,7 @@ class S3Rec(SequentialModel):
         return torch.cat([seq, target.unsqueeze(1)], 1)[:, -self.max_len :]
 
     def pretrain_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        s = self.cfg.seq
+        s, lam = self.params, self.cfg.ssl.weight
         real = x > 0
         # --- MIP / MAP / AAP: one bidirectional pass over the masked sequence
         mask = (self._rand(x.shape, x.device) < s.mask_p) & real
@@ -162,7 +187,7 @@ class S3Rec(SequentialModel):
             h = self.encoder(masked)
         if s.aap_weight > 0:
             keep = real & ~mask
-            terms["ssl_aap"] = s.aap_weight * self._attribute_bce(self.aap_proj, h[keep], x[keep])
+            terms["ssl_aap"] = lam * s.aap_weight * self._attribute_bce(self.aap_proj, h[keep], x[keep])
         if s.mip_weight > 0:
             hm, pos = h[mask], x[mask]
             neg = 1 + (self._rand(pos.shape, x.device) * (self.n_items - 1)).long().clamp_max(max(self.n_items - 2, 0))
@@ -170,11 +195,11 @@ class S3Rec(SequentialModel):
             q = self.mip_proj(hm)
             w = self.encoder.item_emb
             f_pos, f_neg = torch.sigmoid((q * w(pos)).sum(-1)), torch.sigmoid((q * w(neg)).sum(-1))
-            terms["ssl_mip"] = s.mip_weight * F.softplus(f_neg - f_pos).mean() if pos.numel() else h.sum() * 0.0
+            terms["ssl_mip"] = lam * s.mip_weight * F.softplus(f_neg - f_pos).mean() if pos.numel() else h.sum() * 0.0
         if s.map_weight > 0:
-            terms["ssl_map"] = s.map_weight * self._attribute_bce(self.map_proj, h[mask], x[mask])
+            terms["ssl_map"] = lam * s.map_weight * self._attribute_bce(self.map_proj, h[mask], x[mask])
         if s.sp_weight > 0:
-            terms["ssl_sp"] = s.sp_weight * self.segment_loss(x)
+            terms["ssl_sp"] = lam * s.sp_weight * self.segment_loss(x)
         return terms
 
     def segment_loss(self, x: torch.Tensor) -> torch.Tensor:
@@ -212,7 +237,7 @@ class S3Rec(SequentialModel):
         if not self.ssl_active():
             return super().loss_terms(batch)  # {"rec": ...}
         terms = self.pretrain_terms(self.pretrain_sequences(batch))
-        if getattr(self, "phase", "joint") != "pretrain":  # joint (only reachable outside the loop): both
+        if self.phase != "pretrain":  # joint (only reachable outside the loop): both
             terms = {**super().loss_terms(batch), **terms}
         return terms
 

@@ -16,12 +16,18 @@ from contrastrec.encoders import SEQUENCE_ENCODERS, make_sequence_encoder
 from contrastrec.losses import functional as LF
 from contrastrec.models.base import Recommender, ScoreFn
 from contrastrec.models.ssl import SSLBranch
-from contrastrec.training.batches import trim_left_padding
+from contrastrec.samplers import combine_masks, same_label_mask
+from contrastrec.data.sequences import trim_left_padding
 
 
 class SequentialModel(Recommender):
     task = "sequential"
     sequential = True
+    SPACE = {"lr": {"type": "float", "low": 1e-4, "high": 1e-2, "log": True},
+             "embedding_dim": {"type": "categorical", "choices": [32, 64, 128]},
+             "dropout": {"type": "float", "low": 0.0, "high": 0.5},
+             "attn_dropout": {"type": "float", "low": 0.0, "high": 0.5}}
+    CLUSTERS = False  # True when the model assigns users to clusters (ssl.false_negatives=same_cluster)
     DEFAULTS = {
         "loss": "ce", "ks": [5, 10, 20], "batch_size": 256, "lr": 1e-3, "embedding_dim": 64,
         "n_layers": 2, "n_heads": 2, "dropout": 0.5, "attn_dropout": 0.5, "max_len": 50,
@@ -42,8 +48,26 @@ class SequentialModel(Recommender):
         self.token_pop = torch.cat([torch.zeros(1), pop, torch.zeros(1)])  # by token
 
     @classmethod
+    def sections(cls, cfg: Config) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(cls.SECTIONS + (("ssl",) if cls.HAS_SSL or cfg.schema == "integrated" else ())))
+
+    @classmethod
+    def inert_keys(cls, cfg: Config) -> dict[str, str]:
+        out = {"eval_graph": "sequential models read the validation item in their input history already",
+               "reg_weight": "sequential models have no L2 term (use weight_decay)"}
+        enc = cfg.encoder or cls.DEFAULTS.get("encoder", "sasrec")
+        if enc != "sasrec":
+            out["n_heads"] = out["attn_dropout"] = f"encoder={enc} has no attention"
+        if enc == "caser":
+            out["n_layers"] = "encoder=caser has no stacked layers"
+        return out
+
+    @classmethod
     def check_config(cls, cfg: Config) -> None:
         super().check_config(cfg)
+        if cls.reads_ssl(cfg) and cfg.ssl.false_negatives == "same_cluster" and not cls.CLUSTERS:
+            raise ConfigError(f"ssl.false_negatives=same_cluster needs clusters of users, which {cls.NAME} does not "
+                              "compute (iclrec does)")
         if cfg.loss not in ("", "ce", "bce", "sampled_softmax"):
             raise ConfigError(f"loss={cfg.loss!r} is not available for sequential models (ce, bce, sampled_softmax)")
         if cfg.encoder not in ("",) + SEQUENCE_ENCODERS:
@@ -70,25 +94,53 @@ class SequentialModel(Recommender):
         return {}
 
     # ------------------------------------------------------------------ contract
-    def on_epoch_start(self, epoch: int) -> None:
-        self.ssl.reseed(self.cfg.seed * 31 + epoch)
+    def wants_negatives(self) -> bool:
+        return self.loss_name != "ce"
+
+    def false_negative_mask(self, batch) -> torch.Tensor | None:
+        """``[B, B]`` True where two sequences of the batch are not negatives of each other
+        (``ssl.false_negatives``): same target item, same user, or same cluster (models that
+        cluster users set :attr:`cluster_of_user`, ``-1`` = no cluster)."""
+        fn = self.cfg.ssl.false_negatives
+        if fn == "same_target":
+            return same_label_mask(batch["target"], include_diagonal=True)
+        if fn == "same_user":
+            return same_label_mask(batch["users"], include_diagonal=True)
+        clusters = getattr(self, "cluster_of_user", None)
+        if fn == "same_cluster" and clusters is not None:
+            c = clusters[batch["users"]]
+            return same_label_mask(c, include_diagonal=True) & (c >= 0).unsqueeze(0)
+        return None
 
     def contrast(self, z1: torch.Tensor, z2: torch.Tensor, batch, positive_mask=None) -> torch.Tensor:
-        """The configured SSL loss between two views of the batch's sequences. SupCon's labels are
-        the target items; popularity negatives weight rows by their target's popularity."""
+        """The configured SSL loss between two views of the batch's sequences. Pairs marked by
+        ``positive_mask`` or by ``ssl.false_negatives`` are not negatives; SupCon's labels are the
+        target items; popularity negatives weight rows by their target's popularity."""
         labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
+        fn = self.false_negative_mask(batch)
+        if fn is not None:
+            positive_mask = fn if positive_mask is None else combine_masks(positive_mask, fn)
         return self.ssl(z1, z2, labels=labels, positive_mask=positive_mask,
                         pool_weights=self.token_pop.to(z1.device)[batch["target"]])
 
+    def integrated_views(self, batch) -> list[torch.Tensor]:
+        """schema=integrated: the augmented input sequences the method contrasts (the sequence
+        itself for a model without augmentation)."""
+        return [batch["seq"]]
+
     def integrated_terms(self, batch) -> dict[str, torch.Tensor]:
-        """schema=integrated: the configured contrastive loss between each sequence representation
-        and its next item's embedding is the recommendation loss itself (in-batch softmax)."""
-        z = self.encode_last(batch["seq"])
+        """schema=integrated: one contrastive loss does both tasks (docs/compose.md): each view
+        ``z_v`` of the sequence (the method's augmentations) against its next item's embedding,
+        the other targets of the batch being negatives (same-target rows masked), averaged over
+        the views: ``L = 1/V sum_v l(z_v, e_target)``. Without augmentation V = 1."""
         target = batch["target"]
         items = self.encoder.item_emb(target)
-        same = target.unsqueeze(0) == target.unsqueeze(1)
-        return {"rec": self.ssl(z, items, positive_mask=same, pool=self.encoder.item_weights(),
-                                anchor_ids=target - 1, pool_weights=self.token_pop.to(z.device)[1:-1])}
+        same = same_label_mask(target, include_diagonal=True)
+        pool, weights = self.encoder.item_weights(), self.token_pop.to(items.device)[1:-1]
+        views = self.integrated_views(batch)
+        losses = [self.ssl(self.encode_last(v), items, positive_mask=same, pool=pool, anchor_ids=target - 1,
+                           pool_weights=weights) for v in views]
+        return {"rec": losses[0] if len(losses) == 1 else sum(losses) / len(losses)}
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cfg.schema == "integrated":
@@ -98,7 +150,8 @@ class SequentialModel(Recommender):
         if not getattr(self.encoder, "per_position", True):  # e.g. Caser: one output per sequence
             pos, neg = pos[:, -1:], (neg[:, -1:] if neg is not None else None)
         terms = {"rec": self.rec_loss(hidden, pos, neg)}
-        terms.update(self.ssl_terms(batch, hidden))
+        if self.ssl_active():
+            terms.update(self.ssl_terms(batch, hidden))
         return terms
 
     def encode_last(self, seqs: torch.Tensor) -> torch.Tensor:

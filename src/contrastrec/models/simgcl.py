@@ -1,42 +1,51 @@
 """SimGCL (Yu et al., SIGIR 2022): no graph augmentation; two views from uniform noise added to
-every layer's embeddings (random direction, L2 norm ε, signs matched to the embedding).
+every layer's embeddings (random direction, L2 norm ε = ``simgcl.eps``, signs matched to the embedding).
 
 The layer mean excludes layer 0, as in the authors' code. The recommendation branch is the
 clean propagation; InfoNCE is between the two noisy views over the batch's unique users and
-items. ``graph.eps`` ε, ``ssl.temperature`` τ and ``ssl.weight`` λ come from config.
+items. ``simgcl.eps`` ε, ``ssl.temperature`` τ and ``ssl.weight`` λ come from config.
 
 Default ``ssl.warmup_epochs = 3`` (not in the paper; 0 restores its schedule): BPR alone first, for
 the reason given in :mod:`contrastrec.models.sgl`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from contrastrec.augment.embedding import perturb, uniform_noise
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
+from contrastrec.models.base import SSL_SPACE
 from contrastrec.models.graph_base import GraphModel
 
 
+@dataclass
+class SimGCLParams:
+    eps: float = 0.1  # ε: L2 norm of the noise added to every layer
+
+
 class SimGCL(GraphModel):
+    NAME = "simgcl"
+    DESCRIPTION = "SimGCL noise-perturbed graph contrast (Yu et al. SIGIR 2022)"
+    Params = SimGCLParams
+    HAS_SSL = True
+    ENCODERS = ("lightgcn",)
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.5,
-                "graph.eps": 0.1, "reg_weight": 1e-4,
-                "ssl.warmup_epochs": 3}
+                "reg_weight": 1e-4, "ssl.warmup_epochs": 3}
+    SPACE = {**GraphModel.SPACE, **SSL_SPACE, "simgcl.eps": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}
+    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        self.eps = cfg.graph.eps
+        self.eps = self.params.eps
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
         super().check_config(cfg)
-        if cfg.encoder not in ("", "lightgcn"):
-            raise ConfigError(f"{cls.__name__.lower()} needs the lightgcn encoder")
-        if cfg.graph.eps < 0:
-            raise ConfigError("graph.eps must be >= 0")
-
-    def on_epoch_start(self, epoch: int) -> None:
-        self.ssl.reseed(self.cfg.seed * 31 + epoch)
+        if cfg.params.eps < 0:
+            raise ConfigError(f"{cls.NAME}.eps must be >= 0, got {cfg.params.eps}")
 
     def _noise(self, x: torch.Tensor) -> torch.Tensor:
         return perturb(x, self.eps, training=self.training)
@@ -76,14 +85,13 @@ class SimGCL(GraphModel):
         noise = lambda x: uniform_noise(x, self.eps)  # noqa: E731
         clean, v1, v2 = (torch.stack(layers[1:], 0).mean(0) if len(layers) > 1 else layers[0]
                          for layers in self.encoder.propagate_rows_views(rows, [None, noise, noise]))
-        terms = {"rec": self.rec_loss(clean[iu], clean[ip], clean[ineg], batch)}
-        if self.reg_weight > 0:
-            terms["reg"] = self.reg_loss(users, pos, neg)
+        terms = self.main_terms(batch, clean[iu], clean[ip], clean[ineg])
         terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
         return terms
 
     def ssl_terms(self, batch, user_emb, item_emb):
-        if not self.ssl_active():
-            return {}
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])
         return {"ssl": self.cfg.ssl.weight * self.view_contrast(users, items, self._view)}
+
+    def integrated_views(self):
+        return self._view(0, None), self._view(1, None)

@@ -33,7 +33,9 @@ from torch import nn
 
 from contrastrec.config import Config, ConfigError, SSLConfig
 from contrastrec.heads import make_head
+from contrastrec.losses import functional as LF
 from contrastrec.losses import make_ssl_loss
+from contrastrec.samplers.pool import MINED, PoolMiner
 
 EXPLICIT_NEGATIVE_LOSSES = ("infonce", "triplet")
 
@@ -61,19 +63,21 @@ class SSLBranch(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.head = make_head(cfg.head, dim, batch_norm=cfg.head_batch_norm)
-        self.loss = make_ssl_loss(
-            cfg.loss, temperature=cfg.temperature, tau_plus=cfg.tau_plus, beta=cfg.beta,
-            similarity=cfg.similarity, margin=cfg.margin,
-        )
-        self.generator = torch.Generator()
-        self._hard_ranks: dict[str, torch.Tensor] = {}  # pool_key -> [P, skip + band] ranked pool rows
-        self._hard_calls: dict[str, int] = {}
+        from contrastrec.config import ssl_loss_keys
+
+        self.loss = make_ssl_loss(cfg.loss, **{k: getattr(cfg, k) for k in ssl_loss_keys(cfg.loss)})
+        # explicit negatives: the miner (samplers/pool.py) returns pool rows, which the loss is handed
+        self.miner = None
+        if cfg.negatives in MINED:
+            self.miner = PoolMiner(cfg.negatives, cfg.n_negatives, alpha=cfg.popularity_alpha,
+                                   skip_top=cfg.hard_skip_top, band=cfg.hard_band, hard_ratio=cfg.hard_ratio,
+                                   refresh_every=cfg.hard_refresh_every)
 
     def reseed(self, seed: int) -> None:
-        """Called at every epoch start: reseeds the draws and restarts the hard-negative refresh
-        schedule (the first call of each epoch re-ranks), so a resumed run repeats an uninterrupted one."""
-        self.generator.manual_seed(seed)
-        self._hard_calls.clear()
+        """Called at every epoch start: reseeds the miner's draws and restarts its refresh schedule
+        (the first call of each epoch re-ranks), so a resumed run repeats an uninterrupted one."""
+        if self.miner is not None:
+            self.miner.reseed(seed)
 
     def forward(
         self,
@@ -85,16 +89,20 @@ class SSLBranch(nn.Module):
         anchor_ids: torch.Tensor | None = None,
         pool_weights: torch.Tensor | None = None,
         pool_key: str | None = None,
+        negatives: str | None = None,
     ) -> torch.Tensor:
         """q, k: ``[B, D]`` positive pairs. ``pool [P, D]``: candidate negatives (default ``k``),
         ``anchor_ids [B]``: each anchor's row in the pool (excluded from its negatives; default
         ``arange(B)`` when the pool is ``k``), ``pool_weights [P]``: popularity of the pool rows,
-        ``pool_key``: names a pool that is a whole table (hard negatives then reuse its ranking)."""
+        ``pool_key``: names a pool that is a whole table (hard negatives then reuse its ranking).
+        ``negatives``: overrides ``ssl.negatives`` for a term whose negatives the method fixes
+        (NCL's prototype contrast: ``all`` prototypes)."""
+        kind = negatives or self.cfg.negatives
         qh, kh = self.head(q), self.head(k)
-        if self.cfg.negatives == "in_batch":
+        if kind == "in_batch":
             return self.loss(qh, kh, labels=labels, positive_mask=positive_mask)
         batch_pool = pool is None
-        if self.cfg.negatives == "all":
+        if kind == "all":
             if batch_pool:
                 return self.loss(qh, kh, labels=labels, positive_mask=positive_mask)
             if anchor_ids is None:
@@ -104,15 +112,18 @@ class SSLBranch(nn.Module):
             pool, ph, anchor_ids = k, kh, torch.arange(k.shape[0], device=k.device)
         else:
             ph = self.head(pool)
-        idx = self.sample(qh, ph, anchor_ids, pool_weights, None if batch_pool else pool_key)
+        idx = self.miner.mine(qh, ph, anchor_ids, pool_weights, None if batch_pool else pool_key)
         negatives = ph[idx]  # [B, n, D]
-        if self.cfg.loss == "triplet":
-            return self.loss(qh, kh, negatives=negatives)
         own = idx == anchor_ids.unsqueeze(1) if anchor_ids is not None else torch.zeros_like(idx, dtype=torch.bool)
         if batch_pool and positive_mask is not None:  # in-batch false negatives stay excluded
             own = own | positive_mask.gather(1, idx)
         if batch_pool and labels is not None:
             own = own | (labels[idx] == labels.unsqueeze(1))
+        if self.cfg.loss == "triplet":
+            # the same masks as InfoNCE: a masked draw contributes nothing; each anchor's hinge is
+            # averaged over its valid negatives (0 if none). TripletLoss refuses masks together with
+            # explicit negatives, so the functional form (negative_mask = True where valid) is used.
+            return LF.triplet_loss(qh, kh, negatives, self.loss.margin, self.loss.distance, negative_mask=~own)
         return self.loss(qh, kh, positive_mask=own, negatives=negatives)
 
     def all_pool_infonce(self, qh: torch.Tensor, kh: torch.Tensor, ph: torch.Tensor,
@@ -130,57 +141,3 @@ class SSLBranch(nn.Module):
             rows = torch.arange(qh.shape[0], device=qh.device)
             logits = logits.index_put((rows, anchor_ids), (qs * kh).sum(-1))
         return F.cross_entropy(logits, anchor_ids)
-
-    @torch.no_grad()
-    def rank_pool(self, ph: torch.Tensor, depth: int, chunk: int = 2048) -> torch.Tensor:
-        """``[P, depth]``: for every pool row, the other rows by decreasing similarity (chunked)."""
-        p = ph.shape[0]
-        out = torch.empty(p, depth, dtype=torch.long, device=ph.device)
-        for s in range(0, p, chunk):
-            sim = ph[s : s + chunk] @ ph.t()
-            r = torch.arange(sim.shape[0], device=ph.device)
-            sim[r, r + s] = float("-inf")
-            out[s : s + chunk] = torch.topk(sim, depth, dim=1).indices
-        return out
-
-    @torch.no_grad()
-    def sample(self, qh: torch.Tensor, ph: torch.Tensor, anchor_ids: torch.Tensor | None,
-               pool_weights: torch.Tensor | None, pool_key: str | None = None) -> torch.Tensor:
-        """Indices ``[B, n]`` into the pool."""
-        b, p, n = qh.shape[0], ph.shape[0], self.cfg.n_negatives
-        dev = qh.device
-        g = self.generator
-
-        def uniform(rows: int, cols: int) -> torch.Tensor:
-            return torch.randint(0, p, (rows, cols), generator=g).to(dev)
-
-        kind = self.cfg.negatives
-        if kind == "uniform":
-            return uniform(b, n)
-        if kind == "popularity":
-            w = torch.ones(p) if pool_weights is None else pool_weights.detach().float().cpu().clamp_min(0)
-            w = w.pow(self.cfg.popularity_alpha)
-            if float(w.sum()) <= 0:
-                w = torch.ones(p)
-            return torch.multinomial(w, b * n, replacement=True, generator=g).view(b, n).to(dev)
-        # hard: skip the top ranks, sample from the band after them, mix with easy negatives
-        n_hard = int(round(n * self.cfg.hard_ratio))
-        skip = min(self.cfg.hard_skip_top, max(p - 2, 0))
-        band = max(1, min(self.cfg.hard_band, p - skip))
-        depth = min(skip + band, p)
-        refresh = self.cfg.hard_refresh_every
-        if pool_key is not None and anchor_ids is not None and refresh > 0 and p > 1:
-            calls = self._hard_calls.get(pool_key, 0)
-            self._hard_calls[pool_key] = calls + 1
-            ranks, width = self._hard_ranks.get(pool_key), min(depth, p - 1)
-            if ranks is None or calls % refresh == 0 or ranks.shape != (p, width):
-                ranks = self._hard_ranks[pool_key] = self.rank_pool(ph.detach(), width)
-            top = ranks[anchor_ids][:, min(skip, ranks.shape[1] - 1):]
-        else:
-            sim = qh.detach() @ ph.detach().t()
-            if anchor_ids is not None:
-                sim[torch.arange(b, device=dev), anchor_ids] = float("-inf")
-            top = torch.topk(sim, depth, dim=1).indices[:, skip:]
-        pick = torch.randint(0, top.shape[1], (b, n_hard), generator=g).to(dev)
-        hard = top.gather(1, pick)
-        return torch.cat([hard, uniform(b, n - n_hard)], dim=1)

@@ -1,21 +1,24 @@
-"""Negative samplers, hard-negative miners and false-negative masks.
+"""Negatives in one place: samplers, miners and false-negative masks.
 
 Samplers and miners return index tensors (pytorch-metric-learning style); masks are BoolTensors.
 
-* ``UniformNegativeSampler`` / ``PopularityNegativeSampler``: ``sample(users [B], n) -> [B, n]``
-  items the user has not interacted with in training.
-* ``in_batch_negatives`` / ``InBatchSampler``: the other rows of the batch as negatives.
-* ``HardNegativeMiner``: model-ranked hard negatives (band of ranks below the top) blended with
-  easy ones; ``mine_in_batch_hard`` for batch-hard mining.
-* ``same_label_mask`` / ``combine_masks``: pairs that must not be negatives.
+* main-loss negatives (items for a user, ``neg_sampler``): ``UniformNegativeSampler`` /
+  ``PopularityNegativeSampler``: ``sample(users [B], n) -> [B, n]`` items the user has not
+  interacted with in training; ``HardNegativeMiner``: model-ranked hard negatives (a band of ranks
+  below the top) blended with easy ones;
+* contrastive-loss negatives (rows of a pool of embeddings, ``ssl.negatives``): ``PoolMiner``
+  (uniform, popularity, hard), which :class:`~contrastrec.models.ssl.SSLBranch` hands its loss;
+  in-batch negatives need no sampler (the loss uses the other rows of the batch);
+* ``same_label_mask`` / ``combine_masks``: pairs that must not be negatives (``ssl.false_negatives``,
+  same-item rows, same intent).
 """
 from __future__ import annotations
 
 import scipy.sparse as sp
 
 from .false_negatives import combine_masks, same_label_mask
-from .hard import HardNegativeMiner, InBatchHard, mine_in_batch_hard
-from .in_batch import InBatchSampler, in_batch_negatives
+from .hard import HardNegativeMiner
+from .pool import PoolMiner
 from .popularity import PopularityNegativeSampler
 from .uniform import UniformNegativeSampler
 
@@ -23,7 +26,6 @@ from .uniform import UniformNegativeSampler
 NEGATIVE_SAMPLERS: dict[str, type] = {
     "uniform": UniformNegativeSampler,
     "popularity": PopularityNegativeSampler,
-    "in_batch": InBatchSampler,
     "hard": HardNegativeMiner,
 }
 
@@ -31,7 +33,6 @@ NEGATIVE_SAMPLERS: dict[str, type] = {
 _ARGS = {
     "uniform": {"seed"},
     "popularity": {"seed", "alpha", "exclude_positives"},
-    "in_batch": set(),
     "hard": {"seed", "skip_top", "band", "hard_ratio", "refresh_every", "chunk_size"},
 }
 
@@ -52,7 +53,7 @@ def make_sampler(
     """Build the sampler called ``name`` (a key of ``NEGATIVE_SAMPLERS``).
 
     Only the arguments the sampler takes may be given (others raise ValueError); an argument
-    left None takes the class default. ``train_csr`` is required except for ``"in_batch"``.
+    left None takes the class default.
     ``refresh_every`` cannot be set to None (never) through this factory.
     """
     if name not in NEGATIVE_SAMPLERS:
@@ -73,8 +74,6 @@ def make_sampler(
         raise ValueError(
             f"sampler {name!r} does not take {', '.join(extra)}; it takes: {', '.join(sorted(_ARGS[name])) or 'nothing'}"
         )
-    if name == "in_batch":
-        return InBatchSampler()
     if train_csr is None:
         raise ValueError(f"sampler {name!r} needs train_csr [n_users, n_items]")
     return NEGATIVE_SAMPLERS[name](train_csr, **given)
@@ -83,13 +82,10 @@ def make_sampler(
 __all__ = [
     "NEGATIVE_SAMPLERS",
     "HardNegativeMiner",
-    "InBatchHard",
-    "InBatchSampler",
+    "PoolMiner",
     "PopularityNegativeSampler",
     "UniformNegativeSampler",
     "combine_masks",
-    "in_batch_negatives",
     "make_sampler",
-    "mine_in_batch_hard",
     "same_label_mask",
 ]

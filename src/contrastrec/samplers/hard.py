@@ -3,13 +3,12 @@
 ``HardNegativeMiner`` follows Huang et al., "Embedding-based Retrieval in Facebook Search",
 KDD 2020: rank all items with the current model, skip the top ranks (likely false negatives),
 take hard negatives from a band of ranks just below (they found ranks 101-500 best) and blend
-them with easy (random) negatives. ``mine_in_batch_hard`` is the batch-hard variant (Hermans et
-al., "In Defense of the Triplet Loss for Person Re-Identification", 2017; Robinson et al.,
-"Contrastive Learning with Hard Negative Samples", ICLR 2021).
+them with easy (random) negatives. Hard negatives of the contrastive
+terms (mined from a pool of embeddings) are :mod:`contrastrec.samplers.pool`.
 """
 from __future__ import annotations
 
-from typing import Callable, NamedTuple
+from typing import Callable
 
 import scipy.sparse as sp
 import torch
@@ -190,44 +189,3 @@ class HardNegativeMiner:
             f"HardNegativeMiner(n_users={self.n_users}, n_items={self.n_items}, skip_top={self.skip_top}, "
             f"band={self.band}, hard_ratio={self.hard_ratio}, refresh_every={self.refresh_every})"
         )
-
-
-class InBatchHard(NamedTuple):
-    """Result of ``mine_in_batch_hard``: ``indices`` LongTensor[B, k], ``valid`` BoolTensor[B, k]."""
-
-    indices: torch.Tensor
-    valid: torch.Tensor
-
-
-@torch.no_grad()
-def mine_in_batch_hard(
-    sim: torch.Tensor, positive_mask: torch.Tensor, k: int, exclude_diagonal: bool = True
-) -> InBatchHard:
-    """Top-``k`` most similar non-positive keys of each anchor.
-
-    Args:
-        sim: FloatTensor[B, M], ``sim[i, j]`` similarity of anchor ``i`` and key ``j``.
-        positive_mask: BoolTensor[B, M], True where key ``j`` must not be a negative of anchor
-            ``i`` (its positive, false negatives, e.g. from ``same_label_mask``).
-        k: negatives per anchor, ``1 <= k <= M``.
-        exclude_diagonal: also exclude ``j == i`` (the anchor's own positive in query/key batches).
-    Returns:
-        ``InBatchHard(indices, valid)``: indices LongTensor[B, k] sorted by decreasing similarity;
-        ``valid[i, r]`` is False where anchor ``i`` has fewer than ``r + 1`` non-positive keys
-        (the index there is meaningless).
-    """
-    if not isinstance(sim, torch.Tensor) or sim.dim() != 2 or not sim.is_floating_point():
-        raise ValueError(f"sim must be a 2-D float tensor [B, M], got {getattr(sim, 'shape', type(sim).__name__)}")
-    if not isinstance(positive_mask, torch.Tensor) or positive_mask.dtype != torch.bool:
-        raise ValueError("positive_mask must be a bool tensor [B, M]")
-    if positive_mask.shape != sim.shape:
-        raise ValueError(f"positive_mask shape {tuple(positive_mask.shape)} != sim shape {tuple(sim.shape)}")
-    k = check_int("k", k, 1)
-    if k > sim.shape[1]:
-        raise ValueError(f"k must be <= number of keys ({sim.shape[1]}), got {k}")
-    s = sim.detach().masked_fill(positive_mask.to(sim.device), float("-inf"))
-    if exclude_diagonal:
-        d = torch.arange(min(s.shape), device=s.device)
-        s[d, d] = float("-inf")
-    values, indices = torch.topk(s, k, dim=1, sorted=True)
-    return InBatchHard(indices, values > float("-inf"))

@@ -17,9 +17,9 @@ import scipy.sparse as sp
 import torch
 
 from contrastrec.config import Config, config_from_dict
-from contrastrec.data import DataError, Dataset, load_dataset
+from contrastrec.data import DataError, Dataset, dataset_for
 from contrastrec.data.dataset import Split
-from contrastrec.training.batches import padded_histories
+from contrastrec.data.sequences import padded_histories
 from contrastrec.training.checkpoint import load_checkpoint
 
 
@@ -95,13 +95,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> LoadedRu
     path = dataset or cfg.dataset or _read_json(run / "dataset.json").get("path")
     if not path:
         raise DataError("the run stores no data set path; pass --dataset PATH", run)
-    ds = load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed,
-                      k_core=cfg.k_core, unseen_users=cfg.unseen_users)
-    if (run / "id_maps.json").exists():
-        users, items = Dataset.load_id_maps(run / "id_maps.json")
-        if users != ds.user_map or items != ds.item_map:
-            raise DataError(f"the data at {path} does not match the run's id_maps.json "
-                            "(different users or items); pass the run's data set with --dataset", run)
+    ds = dataset_for(cfg, path, id_maps=run / "id_maps.json")
     from contrastrec.training.loop import build_model
 
     model = build_model(cfg, ds)

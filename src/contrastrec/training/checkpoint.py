@@ -2,34 +2,134 @@
 
 A checkpoint is a plain dict of tensors and Python scalars/containers, and always carries the
 run's config, so it can be rebuilt without any other file.
+
+Failures are one-line errors naming the file: :class:`CheckpointError` (a ``ValueError``) for a
+file that is not a loadable checkpoint (truncated, corrupt, unsafe, no config), :class:`WriteError`
+(an ``OSError``, same ``errno``) when a write fails (full disk, unwritable folder). A failed or
+killed write never replaces the previous file; the temp file it leaves (``.NAME.pid<PID>.*.tmp``)
+is removed by the next write of the same file once its writer is dead (:func:`clean_stale_tmp`).
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import json
 import os
+import re
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 
+class CheckpointError(ValueError):
+    """A file that cannot be used as a checkpoint; the message is ``"<path>: <cause>"`` on one line."""
+
+
+class WriteError(OSError):
+    """A failed atomic write (``errno`` kept); the message is ``"<path>: <cause>"`` on one line."""
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+def _one_line(e: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _torch_cause(e: BaseException) -> str:
+    """The informative part of a torch.load error (its messages run to several paragraphs)."""
+    text = " ".join(str(e).split())
+    m = re.search(r"WeightsUnpickler error:\s*(.*?)\s*(?:Check the documentation|$)", text)
+    text = m[1] if m and m[1] else text
+    return _one_line(text.split(". This is an internal miniz error")[0], 120)
+
+
+def _os_error_in_chain(e: BaseException | None) -> OSError | None:
+    """The OSError behind ``e``: torch.save's zip writer answers a failed ``write`` (full disk) with
+    its own RuntimeError ("unexpected pos ..."), raised while the OSError is being handled."""
+    seen = set()
+    while e is not None and id(e) not in seen:
+        if isinstance(e, OSError):
+            return e
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _reason(e: OSError) -> str:
+    return os.strerror(e.errno).lower() if e.errno else _one_line(e)
+
+
+_IN_FLIGHT: set[str] = set()  # this process's temp files being written now
+_TMP_TAIL = re.compile(r"^(?:pid(?P<pid>\d+)\.)?[a-z0-9_]+\.tmp$")  # after ".NAME." (mkstemp's letters)
+_TMP_ANY = re.compile(r"^\..+\.pid(?P<pid>\d+)\.[a-z0-9_]+\.tmp$")
+
+
+def clean_stale_tmp(directory: str | Path, name: str | None = None) -> list[Path]:
+    """Remove the temp files of atomic writes in ``directory`` whose writer is dead (a killed
+    process), only those of target ``name`` if given; returns the removed paths. Temp files of a
+    live writer are kept. For a given ``name``, temp files without a pid (written by versions
+    before the pid was added) count as dead."""
+    removed = []
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if name is None:
+            m = _TMP_ANY.match(entry.name)
+        else:
+            prefix = f".{name}."
+            m = _TMP_TAIL.match(entry.name[len(prefix):]) if entry.name.startswith(prefix) else None
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        if m["pid"] and _alive(int(m["pid"])) and (int(m["pid"]) != os.getpid()
+                                                   or os.path.abspath(entry.path) in _IN_FLIGHT):
+            continue
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path)
+            removed.append(Path(entry.path))
+    return removed
+
+
 def atomic_write_bytes(path: str | Path, write_fn) -> None:
+    """Write ``path`` through ``write_fn(file)``: all of it or, on any failure, none of it (the
+    previous file is kept and the temp file removed). ``OSError``s become :class:`WriteError`."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    folder = path.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp", dir=folder)
+    except OSError as e:
+        raise WriteError(e.errno, f"{folder}: cannot write in this folder ({_reason(e)})") from e
+    tmp = os.path.abspath(tmp)
+    _IN_FLIGHT.add(tmp)
+    clean_stale_tmp(folder, path.name)
     try:
         with os.fdopen(fd, "wb") as f:
             write_fn(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        try:
+    except BaseException as e:
+        with contextlib.suppress(OSError):
             os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        os_error = _os_error_in_chain(e)
+        if os_error is not None and not isinstance(e, WriteError):
+            raise WriteError(os_error.errno, f"{path}: cannot write ({_reason(os_error)})") from os_error
         raise
+    finally:
+        _IN_FLIGHT.discard(tmp)
+    with contextlib.suppress(OSError):  # make the rename itself durable
+        dir_fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
@@ -46,14 +146,44 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write_bytes(path, lambda f: torch.save(state, f))
 
 
+# errors of the file system, not of the file's content (torch reports a truncated archive as EINVAL)
+_READ_ERRORS = {errno.EACCES, errno.EPERM, errno.EIO, errno.ENOENT, errno.EISDIR, errno.ENXIO}
+
+
+def _corrupt_cause(path: Path, e: BaseException) -> str:
+    size = path.stat().st_size
+    if size == 0:
+        return "empty file"
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip; a truncated one loses its directory
+        return f"{size} bytes, not a PyTorch zip archive"
+    return f"{type(e).__name__}: {_torch_cause(e)}"
+
+
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """The checkpoint dict at ``path``; ``FileNotFoundError`` if absent, :class:`CheckpointError`
+    for anything else that is not a readable, safe checkpoint with its config."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
+    if path.is_dir():
+        raise CheckpointError(f"{path}: a folder, not a checkpoint file")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # corrupt or untrusted content
-        raise ValueError(f"{path}: cannot load checkpoint safely ({type(e).__name__}: {e})") from None
+        ck = torch.load(path, map_location=map_location, weights_only=True)
+    except OSError as e:
+        if e.errno in _READ_ERRORS:
+            raise CheckpointError(f"{path}: cannot read checkpoint ({_reason(e)})") from None
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({_corrupt_cause(path, e)})") from None
+    except Exception as e:
+        unsafe = re.search(r"GLOBAL (\S+)", str(e))
+        if unsafe:
+            raise CheckpointError(f"{path}: cannot load checkpoint safely (it holds a {unsafe[1]}, and "
+                                  "weights_only=True loads tensors and plain containers only)") from None
+        raise CheckpointError(f"{path}: truncated or corrupt checkpoint ({_corrupt_cause(path, e)})") from None
+    if not isinstance(ck, dict):
+        raise CheckpointError(f"{path}: not a contrastrec checkpoint (holds a {type(ck).__name__}, not a dict)")
+    if not isinstance(ck.get("config"), dict):
+        raise CheckpointError(f"{path}: not a contrastrec checkpoint (no config)")
+    return ck
 
 
 class RunLock:

@@ -14,12 +14,12 @@ models return a single term that does both.
 """
 from __future__ import annotations
 
-import json
 import math
 import os
 import platform
 import resource
 import subprocess
+import sys
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -32,6 +32,7 @@ import yaml
 
 from contrastrec.config import Config, config_from_dict, model_class, resume_config
 from contrastrec.data.dataset import Dataset
+from contrastrec.data.sequences import padded_histories
 from contrastrec.evaluation import FullRankingEvaluator
 from contrastrec.evaluation.metrics import parse_metric
 from contrastrec.training.batches import (
@@ -39,8 +40,8 @@ from contrastrec.training.batches import (
     SamplerNegatives,
     SequenceBatches,
     make_negatives,
-    padded_histories,
 )
+from contrastrec.training.rundir import RunDir, RunDirError
 from contrastrec.training.checkpoint import (
     RunLock,
     atomic_write_json,
@@ -87,7 +88,7 @@ def make_batches(model, cfg: Config, dataset: Dataset):
     if model.task == "pairwise":
         return PairwiseBatches(dataset, cfg.batch_size, cfg.n_negatives, cfg.seed, negatives=negatives)
     return SequenceBatches(dataset, cfg.batch_size, cfg.max_len, cfg.seed,
-                           with_negatives=(cfg.loss or "ce") != "ce" or getattr(model, "needs_negatives", False),
+                           with_negatives=model.wants_negatives(),
                            negatives=negatives)
 
 
@@ -178,6 +179,128 @@ def _state_dict_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu() for k, v in module.state_dict().items()}
 
 
+# --------------------------------------------------------------------------- the steps of a run
+def phase_for(cfg: Config, epoch: int) -> str:
+    """The training phase of ``epoch``: ``pretrain`` / ``finetune`` (schema pretrain_finetune),
+    ``warmup`` (schema joint, the first ``ssl.warmup_epochs``) or ``joint``."""
+    pre = cfg.pretrain_epochs if cfg.schema == "pretrain_finetune" else 0
+    if pre:
+        return "pretrain" if epoch < pre else "finetune"
+    if cfg.schema == "joint" and epoch < cfg.ssl.warmup_epochs:
+        return "warmup"
+    return "joint"
+
+
+class DivergenceGuard:
+    """Stops a run whose loss diverges: a term that is not finite, or whose magnitude grows by
+    more than ``factor`` over its first value (floored at 1). Checked every ``every`` steps and
+    at the end of each epoch (reading the loss between checks would synchronise a GPU every step)."""
+
+    def __init__(self, factor: float = 1e4, every: int = 50):
+        self.factor, self.every = factor, every
+        self.first: dict[str, float] = {}
+
+    def check(self, terms: dict[str, torch.Tensor], where: str, run: RunDir) -> None:
+        values = {k: float(v.detach()) for k, v in terms.items()}
+        for k, v in values.items():
+            self.first.setdefault(k, v)
+        bad = [k for k, v in values.items() if not math.isfinite(v)]
+        why = "not finite"
+        if not bad:
+            bad = [k for k, v in values.items() if abs(v) > self.factor * max(abs(self.first[k]), 1.0)]
+            why = f"diverging (more than {self.factor:g} x its first value)"
+        if bad:
+            detail = ", ".join(f"{k}={values[k]:.3g} (first {self.first[k]:.3g})" for k in bad)
+            kept = (f"the best checkpoint so far ({run.best}) is kept" if run.best.exists()
+                    else "no checkpoint was selected yet (no validation has run)")
+            raise TrainingError(f"{where}: loss term(s) {detail} {why}; training stopped, {kept} "
+                                "(try a lower lr or a higher temperature)")
+
+
+def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.device, run: RunDir,
+                guard: DivergenceGuard, progress: bool = True) -> dict[str, Any]:
+    """One epoch of optimisation; returns the log record (mean of every loss term, seconds)."""
+    model.set_phase(phase)
+    model.train()
+    torch.manual_seed(model.cfg.seed * 1000003 + epoch)  # dropout etc.: repeatable and resumable
+    model.on_epoch_start(epoch)
+    t0 = time.time()
+    sums: dict[str, torch.Tensor] = {}
+    n_batches = 0
+    it = batches.epoch(epoch, device)
+    if progress:
+        from tqdm import tqdm
+
+        # a bar is redrawn in place, which only a terminal shows as one line: when stderr is a
+        # file or a pipe, nothing is drawn (the per-epoch log line says what happened)
+        it = tqdm(it, total=len(batches), desc=f"epoch {epoch}", leave=False, dynamic_ncols=True,
+                  disable=not sys.stderr.isatty())
+    terms: dict[str, torch.Tensor] = {}
+    for batch in it:
+        terms = select_terms(model.loss_terms(batch), phase)
+        loss = sum(terms.values())
+        terms_and_total = {**terms, "loss": loss}
+        if n_batches % guard.every == 0:
+            guard.check(terms_and_total, f"epoch {epoch}, batch {n_batches}", run)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        n_batches += 1
+        for k, v in terms_and_total.items():  # summed on the device, in float64: no host sync per step
+            v = v.detach().double()
+            sums[k] = sums[k] + v if k in sums else v
+        if progress and n_batches % guard.every == 0:
+            it.set_postfix(loss=f"{float(sums['loss']) / n_batches:.4f}")
+    means = {k: float(v) / max(n_batches, 1) for k, v in sums.items()}
+    if means:
+        guard.check({k: torch.tensor(v) for k, v in means.items()}, f"epoch {epoch} (mean)", run)
+    record: dict[str, Any] = {"epoch": epoch, "phase": phase, "seconds": round(time.time() - t0, 3)}
+    record.update({k: means[k] for k in sums if k != "loss"})
+    if "loss" in means:
+        record["loss"] = means["loss"]
+    return record
+
+
+def select(state: RunState, score: float, epoch: int, patience: int) -> tuple[bool, bool]:
+    """Model selection on a validation ``score``: ``(improved, stop)``; early stopping after more
+    than ``patience`` evaluations without improvement."""
+    if score > state.best_score:
+        state.best_score, state.best_epoch, state.bad_evals = score, epoch, 0
+        return True, False
+    state.bad_evals += 1
+    return False, state.bad_evals > patience
+
+
+def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | None = None) -> dict[str, float]:
+    """The single test evaluation, on ``checkpoint`` (the validation-selected one) when given."""
+    if checkpoint is not None:
+        model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    test_eval = FullRankingEvaluator(dataset, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
+    return evaluate_model(model, dataset, "test", test_eval, cfg.max_len, cfg.eval_graph)
+
+
+def _checkpoint(cfg: Config, model, **extra) -> dict[str, Any]:
+    return {"config": cfg.to_dict(), "model": _state_dict_cpu(model), **extra}
+
+
+def _start(run: RunDir, cfg: Config, dataset: Dataset, resume: bool, resume_overrides, log):
+    """The config, loop state and resume checkpoint of a new or resumed run."""
+    if not resume:
+        return cfg, RunState(), None
+    if not run.last.exists():
+        raise TrainingError(f"{run}: nothing to resume (no {RunDir.LAST})")
+    ckpt = load_checkpoint(run.last)
+    cfg = config_from_dict(ckpt["config"])
+    if resume_overrides:
+        cfg = resume_config(cfg, resume_overrides)
+        log(f"resume overrides: {resume_overrides}")
+    state = RunState(**ckpt["state"])
+    state.history = [r for r in state.history if r.get("epoch", -1) < state.epoch]
+    run.truncate_log(state.epoch)  # epochs after the resume point are rewritten, once
+    log(f"resuming {run} at epoch {state.epoch}")
+    return cfg, state, ckpt
+
+
 def _fit(
     cfg: Config,
     dataset: Dataset,
@@ -200,21 +323,8 @@ def _fit(
     epoch) and the test metrics; the caller closes it. ``evaluate_test=False`` skips the test
     evaluation (hyper-parameter search): results.json then has no ``"test"``.
     """
-    out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
-    state = RunState()
-    ckpt = None
-    if resume:
-        if not (out / "last.pt").exists():
-            raise TrainingError(f"{out}: nothing to resume (no last.pt)")
-        ckpt = load_checkpoint(out / "last.pt")
-        cfg = config_from_dict(ckpt["config"])
-        if resume_overrides:
-            cfg = resume_config(cfg, resume_overrides)
-            log(f"resume overrides: {resume_overrides}")
-        state = RunState(**ckpt["state"])
-        log(f"resuming {out} at epoch {state.epoch}")
-
+    run = RunDir(output)
+    cfg, state, ckpt = _start(run, cfg, dataset, resume, resume_overrides, log)
     commit = git_commit()  # the code this (stage of the) run trains with, not the one at its end
     if cfg.refit:
         dataset = refit_dataset(dataset)
@@ -224,7 +334,6 @@ def _fit(
     seed_everything(cfg.seed)
     model = build_model(cfg, dataset).to(device)
     batches = make_batches(model, cfg, dataset)
-    trainable = [p for p in model.parameters() if p.requires_grad]
     pre = cfg.pretrain_epochs if cfg.schema == "pretrain_finetune" else 0
     total_epochs = pre + cfg.epochs
 
@@ -240,10 +349,10 @@ def _fit(
         if opt is not None and ckpt.get("optimizer"):
             opt.load_state_dict(ckpt["optimizer"])
     else:
-        opt = new_optimizer() if trainable else None
-        atomic_write_text(out / "config.yaml", yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        dataset.save_id_maps(out / "id_maps.json")
-        atomic_write_json(out / "dataset.json", {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
+        opt = new_optimizer()
+        atomic_write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        dataset.save_id_maps(run.id_maps)
+        atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
         for note in dataset.notes:
             log(f"note: {note}")
 
@@ -255,55 +364,19 @@ def _fit(
     parse_metric(metric_name)
     valid_eval = None if cfg.refit else FullRankingEvaluator(dataset, "valid", ks=cfg.ks,
                                                              chunk_size=cfg.eval_batch_size)
-    log_path = out / "log.jsonl"
-    if not resume and log_path.exists():
-        log_path.unlink()
     deadline = time.time() + cfg.max_train_seconds if cfg.max_train_seconds > 0 else math.inf
+    guard = DivergenceGuard()
 
     epoch = state.epoch
     while batches is not None and epoch < total_epochs:
-        phase = "pretrain" if epoch < pre else ("finetune" if pre else "joint")
-        if phase == "joint" and cfg.schema == "joint" and epoch < cfg.ssl.warmup_epochs:
-            phase = "warmup"  # main loss only; the SSL terms start after ssl.warmup_epochs
-        if pre and epoch == pre:  # transition: save the pre-trained encoder, freeze, fresh optimizer
-            save_checkpoint(out / "pretrained.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model)})
+        phase = phase_for(cfg, epoch)
+        if pre and epoch == pre:  # transition: save the pre-trained model, freeze, fresh optimizer
+            save_checkpoint(run.pretrained, _checkpoint(cfg, model))
             apply_freeze(model, cfg.freeze)
             opt = new_optimizer()
-        model.phase = phase
-        model.train()
-        torch.manual_seed(cfg.seed * 1000003 + epoch)  # dropout etc.: repeatable and resumable
-        model.on_epoch_start(epoch)
-        t0 = time.time()
-        sums: dict[str, float] = {}
-        n_batches = 0
-        it = batches.epoch(epoch, device)
-        if progress:
-            from tqdm import tqdm
-
-            it = tqdm(it, total=len(batches), desc=f"epoch {epoch}", leave=False, dynamic_ncols=True)
-        for batch in it:
-            terms = select_terms(model.loss_terms(batch), phase)
-            loss = sum(terms.values())
-            if not torch.isfinite(loss):
-                bad = [k for k, v in terms.items() if not torch.isfinite(v)]
-                raise TrainingError(
-                    f"epoch {epoch}, batch {n_batches}: loss term(s) {bad} are not finite; "
-                    f"the best checkpoint so far is kept in {out} (try a lower lr or a higher temperature)"
-                )
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            n_batches += 1
-            for k, v in terms.items():
-                sums[k] = sums.get(k, 0.0) + float(v.detach())
-            sums["loss"] = sums.get("loss", 0.0) + float(loss.detach())
-            if progress:
-                it.set_postfix(loss=f"{sums['loss'] / n_batches:.4f}")
-        seconds = time.time() - t0
-        state.train_seconds += seconds
+        record = train_epoch(model, opt, batches, epoch, phase, device, run, guard, progress)
+        state.train_seconds += record["seconds"]
         state.epochs_run += 1
-        record: dict[str, Any] = {"epoch": epoch, "phase": phase, "seconds": round(seconds, 3)}
-        record.update({k: v / max(n_batches, 1) for k, v in sums.items()})
 
         stop = False
         evaluate_now = not cfg.refit and phase != "pretrain" and (
@@ -313,22 +386,15 @@ def _fit(
             metrics = evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
             record["valid"] = metrics
             record["eval_seconds"] = round(time.time() - te, 3)
-            score = metrics[metric_name]
-            if score > state.best_score:
-                state.best_score, state.best_epoch, state.bad_evals = score, epoch, 0
-                save_checkpoint(out / "best.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model), "epoch": epoch})
-            else:
-                state.bad_evals += 1
-                if state.bad_evals > cfg.patience:
-                    stop = True
-            msg = f"epoch {epoch:3d} loss {record.get('loss', 0):.4f} valid {metric_name} {score:.4f} " \
-                  f"(best {state.best_score:.4f} @ {state.best_epoch}) {seconds:.1f}s"
+            improved, stop = select(state, metrics[metric_name], epoch, cfg.patience)
+            if improved:
+                save_checkpoint(run.best, _checkpoint(cfg, model, epoch=epoch))
+            log(f"epoch {epoch:3d} loss {record.get('loss', 0):.4f} valid {metric_name} {metrics[metric_name]:.4f} "
+                f"(best {state.best_score:.4f} @ {state.best_epoch}) {record['seconds']:.1f}s")
         else:
-            msg = f"epoch {epoch:3d} [{phase}] loss {record.get('loss', 0):.4f} {seconds:.1f}s"
-        log(msg)
+            log(f"epoch {epoch:3d} [{phase}] loss {record.get('loss', 0):.4f} {record['seconds']:.1f}s")
         state.history.append(record)
-        with open(log_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        run.append_log(record)
         if tracker is not None:
             from contrastrec.tracking import epoch_metrics
 
@@ -338,34 +404,30 @@ def _fit(
         if time.time() > deadline:
             log(f"max_train_seconds={cfg.max_train_seconds} reached: stopping")
             stop = True
-        save_checkpoint(out / "last.pt", {
-            "config": cfg.to_dict(), "model": _state_dict_cpu(model),
-            "optimizer": opt.state_dict() if opt is not None else {}, "state": state.__dict__,
-        })
+        save_checkpoint(run.last, _checkpoint(cfg, model, optimizer=opt.state_dict() if opt is not None else {},
+                                              state=state.__dict__))
         if stop:
             break
 
     # ---------------------------------------------------------------- the single test evaluation
     if cfg.refit:  # no selection: the model after the prescribed epochs is the one tested
         if epoch < total_epochs:
-            raise TrainingError(f"{out}: the refit stopped at epoch {epoch} of {total_epochs}; resume it "
-                                f"(contrastrec train --resume {out}) to finish before testing")
+            raise TrainingError(f"{run}: the refit stopped at epoch {epoch} of {total_epochs}; resume it "
+                                f"(contrastrec train --resume {run}) to finish before testing")
         state.best_epoch = epoch - 1
-        save_checkpoint(out / "best.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model), "epoch": epoch - 1})
-    if (out / "best.pt").exists():
-        best = load_checkpoint(out / "best.pt")
-        model.load_state_dict(best["model"])
+        save_checkpoint(run.best, _checkpoint(cfg, model, epoch=epoch - 1))
+    if run.best.exists():
+        model.load_state_dict(load_checkpoint(run.best)["model"])
     elif batches is not None:
         raise TrainingError("no validation was run, so no checkpoint was selected (check eval_every/epochs)")
     else:  # untrained baseline (popularity): select trivially, still on validation
         state.best_epoch = 0
-        save_checkpoint(out / "best.pt", {"config": cfg.to_dict(), "model": _state_dict_cpu(model), "epoch": 0})
+        save_checkpoint(run.best, _checkpoint(cfg, model, epoch=0))
     valid_metrics = None if cfg.refit else evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
     test_metrics, eval_seconds = None, 0.0
     if evaluate_test:
-        test_eval = FullRankingEvaluator(dataset, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
         te = time.time()
-        test_metrics = evaluate_model(model, dataset, "test", test_eval, cfg.max_len, cfg.eval_graph)
+        test_metrics = test_once(model, dataset, cfg)
         eval_seconds = time.time() - te
         if tracker is not None:
             from contrastrec.tracking import metric_name as _tname
@@ -401,23 +463,32 @@ def _fit(
             )
     except Exception as e:  # diagnostics never fail a run
         results["embedding_error"] = f"{type(e).__name__}: {e}"
-    atomic_write_json(out / "results.json", results)
+    atomic_write_json(run.results, results)
     return results
 
 
 def fit(cfg: Config, dataset: Dataset, output: str | Path, resume: bool = False, progress: bool = True,
-        log: Callable[[str], None] = print, **kwargs: Any) -> dict[str, Any]:
+        log: Callable[[str], None] = print, overwrite: bool = False, prepare: bool = True,
+        **kwargs: Any) -> dict[str, Any]:
     """Train with validation-based model selection, test once, write ``output/results.json``.
 
+    A new run needs an empty (or absent) folder; ``overwrite=True`` empties a used one first
+    (``prepare=False``: the caller did that already, e.g. the CLI before loading the data).
     Holds an exclusive lock on ``output`` for the whole run (two processes never write one run).
     See :func:`_fit` for the loop itself and the keyword options.
     """
-    Path(output).mkdir(parents=True, exist_ok=True)
+    run = RunDir(output)
     try:
-        lock = RunLock(output).acquire()
-    except RuntimeError as e:
+        run.path.mkdir(parents=True, exist_ok=True)
+        lock = RunLock(run.path).acquire()
+    except (RuntimeError, OSError) as e:
         raise TrainingError(str(e)) from None
     try:
+        if not resume and prepare:
+            try:
+                run.prepare_new(overwrite)
+            except RunDirError as e:
+                raise TrainingError(str(e)) from None
         return _fit(cfg, dataset, output, resume=resume, progress=progress, log=log, **kwargs)
     finally:
         lock.release()

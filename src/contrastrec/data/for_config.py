@@ -1,0 +1,30 @@
+"""One way to build the data of a run from its config: :func:`dataset_for`, used by train,
+refit, evaluate, serve, export, tune and plot."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from contrastrec.data.dataset import DataError, Dataset
+
+
+def dataset_for(cfg, path: str | Path | None = None, id_maps: str | Path | None = None) -> Dataset:
+    """Read and split the data named by ``cfg`` (``dataset``, or ``path`` when given) exactly as
+    the run that ``cfg`` describes: ``format``, ``split``, ``seed``, ``k_core``, ``unseen_users``
+    and ``sequential`` all come from the config.
+
+    ``id_maps``: a run's ``id_maps.json``; when it exists, the data must map the same raw user and
+    item ids to the same indices, else a DataError (a run never meets data it was not trained on,
+    e.g. a user-rotated file, which would score silently wrong)."""
+    from contrastrec.data.loading import load_dataset
+
+    path = path or cfg.dataset
+    if not path:
+        raise DataError("no dataset given (use --dataset PATH or `dataset:` in the config)")
+    ds = load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed, k_core=cfg.k_core,
+                      unseen_users=cfg.unseen_users, sequential=cfg.sequential)
+    if id_maps is not None and Path(id_maps).exists():
+        users, items = Dataset.load_id_maps(id_maps)
+        if users != ds.user_map or items != ds.item_map:
+            raise DataError(f"the data at {path} does not match the run's id_maps.json (different users or items); "
+                            "pass the run's data set with --dataset", id_maps)
+    return ds

@@ -1,0 +1,54 @@
+"""Serving fixtures that need no training: a real :class:`Engine` over a stub run (tiny data set,
+random embeddings, an untrained SASRec encoder for the sequential case)."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from contrastrec.data.dataset import Split
+from contrastrec.serving.engine import Engine
+from tests.conftest import make_tiny
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "fuzz: property-based tests generated from the service's OpenAPI schema")
+
+
+class StubRun:
+    """What :class:`Engine` reads from a :class:`~contrastrec.serving.run.LoadedRun`."""
+
+    def __init__(self, sequential: bool, dim: int = 16, max_len: int = 8):
+        self.dataset = make_tiny(sequential=sequential)
+        self.sequential = sequential
+        self.run_id = "stub@0000000"
+        self.cfg = SimpleNamespace(model="sasrec" if sequential else "lightgcn", max_len=max_len)
+        rng = np.random.default_rng(0)
+        self._emb = (rng.standard_normal((self.dataset.n_users, dim)).astype(np.float32),
+                     rng.standard_normal((self.dataset.n_items, dim)).astype(np.float32))
+        if sequential:
+            import torch
+
+            from contrastrec.encoders import make_sequence_encoder
+
+            torch.manual_seed(0)
+            self.model = SimpleNamespace(encoder=make_sequence_encoder(
+                "sasrec", self.dataset.n_items, dim, max_len, 1, 2, 0.0, 0.0))
+
+    def embeddings(self, history: str = "test"):
+        return self._emb
+
+    def seen_csr(self):
+        known = Split.concat(self.dataset.history("test"), self.dataset.test)
+        return known.csr(self.dataset.n_users, self.dataset.n_items)
+
+
+@pytest.fixture(scope="session")
+def stub_engine() -> Engine:
+    return Engine(StubRun(sequential=False))
+
+
+@pytest.fixture(scope="session")
+def stub_seq_engine() -> Engine:
+    return Engine(StubRun(sequential=True))
