@@ -288,7 +288,10 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
             cells = [f4(v) for v in vals[:n]] + [""] * (n - min(len(vals), n))
             best = max((v for v in vals if v is not None), default=None)
             c = r["config"]
-            lines.append(f"| {name} | {c['ssl']['loss']} | {c['schema']} | " + " | ".join(cells) +
+            schema = c["schema"]
+            if schema == "integrated" and r.get("integrated") != "views":
+                schema = "integrated (old definition: user–item contrast, no views)"
+            lines.append(f"| {name} | {c['ssl']['loss']} | {schema} | " + " | ".join(cells) +
                          f" | {r['epochs']} | {f4(best)} | {f4(r['test'][hk])} | {f4(r['test']['ndcg@20'])} | {r.get('commit', '')} |")
         lines.append("")
     return lines

@@ -20,10 +20,14 @@ while each phase runs and the RSS after each phase. Inside the subprocess, funct
 pipeline are wrapped with timers (inclusive, cumulative; a name missing from the library is
 skipped), so the table splits the wall time into phases:
 
-* ``read``: ``readers.read_interactions`` (of which ``io``: ``pd.read_parquet`` or reading the
-  text lines, and ``to_raw``: ``_read_frame`` / ``_read_lists`` / ``_read_triples``, raw ids to
-  ``str`` objects);
-* ``factorize``: ``pd.factorize`` of raw user and item ids in ``loading`` (id mapping, 1st pass);
+* ``read``: ``readers.read_interactions`` (of which ``io``: reading parquet columns
+  (``_read_column``, pyarrow; ``pd.read_parquet`` for rating/timestamp columns and for files
+  read whole) or the text lines, and ``to_raw``: ``_read_table`` / ``_read_frame`` /
+  ``_read_lists`` / ``_read_triples``, columns to ``RawInteractions``: raw ids to codes and
+  distinct ids by first appearance, which is the id mapping's first pass);
+* ``factorize``: ``RawInteractions.id_codes`` called by ``loading`` (codes of raw ids; nothing
+  left to do when the reader made codes). With a library whose ``RawInteractions`` holds
+  ``str`` objects instead (before issue 12), ``pd.factorize`` of raw ids in ``loading``;
 * ``dedupe``: ``loading._dedupe_mask`` (graph data);
 * ``split``: ``*_split_labels`` from ``splits``;
 * ``assemble``: ``loading._assemble`` (id maps in first-appearance order, the three splits);
@@ -148,12 +152,15 @@ def _child(path: str, kind: str, profile: str | None) -> None:
             setattr(module, attr, timed(name, fn))
 
     patch(loading, "read_interactions", "read")
-    for attr in ("_read_text_lines", "_read_bytes", "_text_lines"):
+    for attr in ("_read_text_lines", "_read_bytes", "_text_lines", "_read_column"):
         patch(readers, attr, "io")
-    for attr in ("_read_frame", "_read_lists", "_read_triples"):
+    for attr in ("_read_frame", "_read_table", "_read_lists", "_read_triples"):
         patch(readers, attr, "to_raw")
     readers.pd = _PdProxy({"read_parquet": timed("io", pd.read_parquet)})
-    loading.pd = _PdProxy({"factorize": timed("factorize", pd.factorize)})
+    if hasattr(readers.RawInteractions, "id_codes"):  # ids held as codes: loading asks the reader's
+        patch(readers.RawInteractions, "id_codes", "factorize")
+    else:  # ids held as strings: loading factorizes them
+        loading.pd = _PdProxy({"factorize": timed("factorize", pd.factorize)})
     patch(loading, "_dedupe_mask", "dedupe")
     for attr in ("leave_one_out_labels", "random_split_labels", "temporal_split_labels"):
         patch(loading, attr, "split")

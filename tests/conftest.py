@@ -3,6 +3,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
+
+# Tiny tensors: one intra-op thread is faster (and does not fight a second process for the 2 cores
+# of a CI machine; measured 0.25 s vs 3.2 s for a 4-epoch SASRec fit with another job running).
+torch.set_num_threads(1)
 
 from contrastrec.data.dataset import Dataset, IdMap, Split
 

@@ -25,9 +25,44 @@ def _fmt(v) -> str:
 
 
 # --------------------------------------------------------------------------- commands
+def _launch_torchrun(nproc: int, argv: list[str]) -> int:
+    """``contrastrec train --nproc N ...``: the same command under ``torchrun --nproc-per-node N``
+    (one machine; for several machines run torchrun yourself, see docs/scale.md)."""
+    import subprocess
+
+    rest, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+            continue
+        if a == "--nproc":
+            skip = True
+            continue
+        if a.startswith("--nproc="):
+            continue
+        rest.append(a)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={nproc}",
+           "-m", "contrastrec", *rest]
+    return subprocess.call(cmd)
+
+
 def cmd_train(args) -> int:
-    from contrastrec.data import dataset_for
+    import os
+
+    if args.nproc and args.nproc > 1 and "WORLD_SIZE" not in os.environ:
+        return _launch_torchrun(args.nproc, args.argv)
+    from contrastrec.training.distributed import shutdown
+
+    try:
+        return _train(args)
+    finally:
+        shutdown()
+
+
+def _train(args) -> int:
     from contrastrec.config import build_config, parse_set_args
+    from contrastrec.data import dataset_for
+    from contrastrec.training.distributed import init_from_env
     from contrastrec.training.loop import fit
 
     overrides = parse_set_args(args.set or [])
@@ -38,30 +73,62 @@ def cmd_train(args) -> int:
     if args.format:
         overrides["format"] = args.format
     if args.resume:
-        from contrastrec.config import config_from_dict, resume_config
+        from contrastrec.config import resume_config
         from contrastrec.training.checkpoint import load_checkpoint
 
-        ck = load_checkpoint(Path(args.resume) / "last.pt")
-        cfg = resume_config(config_from_dict(ck["config"]), overrides)
-        ds = dataset_for(cfg)
-        with _tracker(args, args.resume) as tracker:
+        from contrastrec.serving.run import config_of
+
+        last = Path(args.resume) / "last.pt"
+        ck = load_checkpoint(last)
+        cfg = resume_config(config_of(ck, last), overrides)
+        main = init_from_env(cfg.device).main
+        ds = dataset_for(cfg, id_maps=Path(args.resume) / "id_maps.json")
+        _check_weights(cfg, ds, ck, last)  # before training: a one-line error, not a torch traceback
+        with _tracker(args if main else None, args.resume) as tracker:
             res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker,
                       resume_overrides=overrides)
-        print(json.dumps({"test": res["test"], "best_epoch": res["best_epoch"]}, indent=2))
+        if main:
+            _print_summary(res, args.resume)
         return 0
     if not args.output:
         raise SystemExit("error: --output DIR is required (or --resume DIR)")
     cfg = build_config(args.model, args.config, overrides)
-    _prepare_output(args.output, args.overwrite)  # before the data is read: a bad folder fails fast
+    main = init_from_env(cfg.device).main
+    if main:
+        _prepare_output(args.output, args.overwrite)  # before the data is read: a bad folder fails fast
     ds = dataset_for(cfg)
-    print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
-          f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
-    with _tracker(args, args.output) as tracker:
+    if main:
+        print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
+              f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
+    with _tracker(args if main else None, args.output) as tracker:
         res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
+    if main:
+        _print_summary(res, args.output)
+    return 0
+
+
+def _check_weights(cfg, ds, ck: dict, path: Path) -> None:
+    """A one-line CheckpointError naming ``path`` when its weights do not fit the model that
+    ``cfg`` builds on ``ds`` (checked on a throwaway CPU model, before any training)."""
+    import torch
+
+    from contrastrec.serving.run import load_weights
+    from contrastrec.training.loop import build_model
+
+    state = torch.random.get_rng_state()  # building draws initial weights: leave the seed's stream alone
+    try:
+        load_weights(build_model(cfg, ds), ck.get("model"), path)
+    finally:
+        torch.random.set_rng_state(state)
+
+
+def _print_summary(res: dict, run_dir) -> None:
     print(json.dumps({"model": res["model"], "best_epoch": res["best_epoch"], "valid": res["valid"],
                       "test": res["test"]}, indent=2))
-    print(f"wrote {Path(args.output) / 'results.json'}")
-    return 0
+    if res.get("eval_users"):
+        print(f"note: validation and test metrics are means over a seeded sample of {res['eval_users']['sampled']} "
+              "users (eval_users); each user is ranked against every item")
+    print(f"wrote {Path(run_dir) / 'results.json'}")
 
 
 def cmd_refit(args) -> int:
@@ -72,12 +139,20 @@ def cmd_refit(args) -> int:
     from contrastrec.training.checkpoint import atomic_write_json
     from contrastrec.training.loop import fit
 
+    from contrastrec.config import ConfigError
+    from contrastrec.training.rundir import RunDir, RunDirError
+
     run = Path(args.run)
     res_path = run / "results.json"
     if not res_path.exists():
         raise SystemExit(f"error: {res_path} not found: refit needs a finished, validation-selected run")
-    selected = json.loads(res_path.read_text())
-    src_cfg = config_from_dict(selected["config"])
+    selected = RunDir(run).read_results()  # a corrupt file: one line naming it
+    if not isinstance(selected, dict) or not isinstance(selected.get("config"), dict) or "best_epoch" not in selected:
+        raise RunDirError(f"{res_path}: not the results of a run (no config or best_epoch)")
+    try:
+        src_cfg = config_from_dict(selected["config"])
+    except ConfigError as e:
+        raise ConfigError(f"{res_path}: its saved config is not valid here ({e})") from None
     if src_cfg.refit:
         raise SystemExit(f"error: {run} is itself a refit")
     pre = src_cfg.pretrain_epochs if src_cfg.schema == "pretrain_finetune" else 0
@@ -93,7 +168,7 @@ def cmd_refit(args) -> int:
     apply_overrides(cfg, {**overrides, "refit": True, "epochs": epochs, "max_train_seconds": 0}, source="refit")
     validate(cfg)
     _prepare_output(args.output, False)
-    ds = dataset_for(cfg, args.dataset)
+    ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")  # the selected run's data, row for row
     res = fit(cfg, ds, args.output, progress=not args.quiet, prepare=False)
     res["refit_of"] = {"run": str(run), "best_epoch": selected["best_epoch"], "valid": selected.get("valid")}
     atomic_write_json(Path(args.output) / "results.json", res)
@@ -120,7 +195,7 @@ def _prepare_output(output: str, overwrite: bool) -> None:
 @contextlib.contextmanager
 def _tracker(args, run_dir):
     """The ``--track`` tracker for ``run_dir`` (None without --track), closed afterwards."""
-    if not getattr(args, "track", None):
+    if args is None or not getattr(args, "track", None):
         yield None
         return
     from contrastrec.tracking import MissingExtra, make_tracker
@@ -137,22 +212,22 @@ def _tracker(args, run_dir):
 
 def cmd_evaluate(args) -> int:
     from contrastrec.data import dataset_for
-    from contrastrec.config import config_from_dict
-    from contrastrec.evaluation import FullRankingEvaluator
     from contrastrec.training.checkpoint import load_checkpoint
-    from contrastrec.training.loop import build_model, evaluate_model
+    from contrastrec.training.loop import build_model, evaluate_model, make_evaluator
+
+    from contrastrec.serving.run import config_of, load_weights
 
     run = Path(args.run)
     ck = load_checkpoint(run / "best.pt")
-    cfg = config_from_dict(ck["config"])
-    ds = dataset_for(cfg, args.dataset)
+    cfg = config_of(ck, run / "best.pt")
+    # the data must map raw ids to the rows the run was trained with (a user-rotated copy is refused)
+    ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")
     model = build_model(cfg, ds)
-    model.load_state_dict(ck["model"])
+    load_weights(model, ck.get("model"), run / "best.pt")
     out = {}
     eval_graph = args.eval_graph or cfg.eval_graph
     for phase in ("valid", "test"):
-        ev = FullRankingEvaluator(ds, phase, ks=cfg.ks, chunk_size=cfg.eval_batch_size)
-        out[phase] = evaluate_model(model, ds, phase, ev, cfg.max_len, eval_graph)
+        out[phase] = evaluate_model(model, ds, phase, make_evaluator(ds, phase, cfg), cfg.max_len, eval_graph)
     out["eval_graph"] = eval_graph
     print(json.dumps(out, indent=2))
     return 0
@@ -359,6 +434,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="override config keys, e.g. --set lr=1e-3 ssl.weight=0.1 (repeatable)")
     t.add_argument("--output", help="run directory")
     t.add_argument("--resume", metavar="DIR", help="continue an interrupted run in DIR")
+    t.add_argument("--nproc", type=int, default=0, metavar="N",
+                   help="data-parallel training on N processes of this machine (launches torchrun; see "
+                        "docs/scale.md for several machines)")
     t.add_argument("--overwrite", action="store_true",
                    help="replace the run in --output (a folder that is not empty is refused without it)")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device (default from config: auto)")
@@ -421,6 +499,7 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if not getattr(args, "command", None):
         parser.print_help()
         return 2
@@ -434,6 +513,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except WriteError as e:  # full disk, unwritable folder: the message names the file
         print(f"error: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:  # any other failed read or write: one line, the file when the OS names it
+        import os
+
+        cause = os.strerror(e.errno).lower() if e.errno else (" ".join(str(e).split()) or type(e).__name__)
+        print(f"error: {e.filename}: {cause}" if e.filename else f"error: {cause}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("interrupted: resume with `contrastrec train --resume DIR`", file=sys.stderr)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,6 +90,14 @@ class Config:
     # model (`contrastrec refit` sets it, with the epoch count a validation-selected run chose)
     refit: bool = False
     max_train_seconds: float = 0.0  # 0 = no limit; otherwise stop (keeping the best checkpoint)
+    # evaluate a seeded sample of this many users (each still ranked against every item); 0 = all.
+    # For large data: the sample is stated in results.json and in the printed summary.
+    eval_users: int = 0
+    # learning rate for large batches: lr is the rate at batch size lr_base_batch, scaled
+    # "linear" (x B/B0, Goyal et al. 2017) or "sqrt" (x sqrt(B/B0), for Adam) to batch_size B
+    lr_scale: str = "none"  # none | linear | sqrt
+    lr_base_batch: int = 2048
+    amp: bool = False  # bf16 autocast of the forward pass (CUDA; see docs/scale.md)
     # encoder
     encoder: str = ""  # "" = the model's default; mf | lightgcn | sasrec | gru4rec | caser
     n_layers: int = 2
@@ -136,8 +146,25 @@ from contrastrec.models.registry import RegistryView  # noqa: E402  (no torch im
 MODELS = RegistryView()  # name -> model class
 MODEL_DESCRIPTIONS = RegistryView("DESCRIPTION")  # name -> one-line description
 
+class _Choices(dict):
+    """Choices of the shared keys. ``ssl.loss`` is read from the loss registry
+    (``contrastrec.losses.SSL_LOSSES``), so that adding a loss does not touch this file."""
+
+    LAZY = ("ssl.loss",)
+
+    def __missing__(self, key: str) -> tuple[str, ...]:
+        if key == "ssl.loss":
+            from contrastrec.losses import SSL_LOSSES
+
+            return tuple(SSL_LOSSES)
+        raise KeyError(key)
+
+    def __contains__(self, key) -> bool:
+        return key in self.LAZY or super().__contains__(key)
+
+
 # choices of the shared keys; a model's own keys declare theirs with typing.Literal in its Params
-CHOICES: dict[str, tuple[str, ...]] = {
+CHOICES: dict[str, tuple[str, ...]] = _Choices({
     "split": ("auto", "loo", "random", "temporal", "presplit"),
     "unseen_users": ("auto", "error", "keep", "drop"),
     "device": ("cpu", "cuda", "auto"),
@@ -145,14 +172,14 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "loss": ("", "bpr", "bce", "ce", "sampled_softmax", "softmax"),
     "schema": ("joint", "pretrain_finetune", "integrated"),
     "eval_graph": ("train", "history"),
+    "lr_scale": ("none", "linear", "sqrt"),
     "neg_sampler": ("uniform", "popularity", "hard"),
     "freeze": ("none", "embeddings", "all_but_last"),
-    "ssl.loss": ("infonce", "debiased", "hard_negative", "supcon", "triplet", "nce", "align_uniform"),
     "ssl.similarity": ("cosine", "dot"),
     "ssl.negatives": ("in_batch", "all", "uniform", "popularity", "hard"),
     "ssl.head": ("none", "linear", "mlp"),
     "ssl.false_negatives": ("none", "same_target", "same_cluster", "same_user"),
-}
+})
 
 # Before each model had its own section, model keys lived in shared sections; a saved config or
 # an old config file that uses them is read into the model's section (when the model has the key).
@@ -180,11 +207,63 @@ def params_class(model: str) -> type | None:
 
 
 # --------------------------------------------------------------------------- building
+# Names other libraries and papers use for our keys, consulted before spelling similarity (which
+# finds, e.g., "ssl.hard_ratio" nearest to "learning_rate").
+ALIASES: dict[str, str] = {
+    **dict.fromkeys(("learning_rate", "learningrate", "lr_rate", "learning_rate_init", "eta", "step_size"), "lr"),
+    **dict.fromkeys(("batchsize", "bs", "train_batch_size", "batch", "minibatch_size", "mini_batch_size"),
+                    "batch_size"),
+    **dict.fromkeys(("eval_batch", "test_batch_size", "valid_batch_size", "eval_bs"), "eval_batch_size"),
+    **dict.fromkeys(("emb_size", "embedding_size", "embed_size", "emb_dim", "embed_dim", "embedding_dimension",
+                     "hidden_size", "hidden_dim", "hidden_units", "dim", "latent_dim", "d_model", "factors",
+                     "n_factors", "num_factors"), "embedding_dim"),
+    **dict.fromkeys(("num_layers", "n_layer", "layers", "num_layer", "gcn_layers", "n_blocks", "num_blocks"),
+                    "n_layers"),
+    **dict.fromkeys(("num_heads", "n_head", "heads", "num_attention_heads"), "n_heads"),
+    **dict.fromkeys(("temperature", "tau", "temp", "ssl_temp", "ssl_tau", "cl_temp", "cl_temperature",
+                     "ssl_temperature"), "ssl.temperature"),
+    **dict.fromkeys(("ssl_weight", "cl_weight", "ssl_reg", "cl_rate", "cl_reg", "lambda", "lambda_ssl",
+                     "lambda_cl", "ssl_lambda"), "ssl.weight"),
+    **dict.fromkeys(("l2", "wd", "l2_weight", "decay", "weight_decay_rate"), "weight_decay"),
+    **dict.fromkeys(("reg", "l2_reg", "reg_lambda", "regularization", "emb_reg"), "reg_weight"),
+    **dict.fromkeys(("num_epochs", "n_epochs", "epoch", "max_epochs", "train_epochs"), "epochs"),
+    **dict.fromkeys(("early_stop", "early_stopping", "early_stopping_patience", "stopping_step",
+                     "stopping_steps"), "patience"),
+    **dict.fromkeys(("max_seq_length", "max_seq_len", "max_sequence_length", "seq_len", "maxlen",
+                     "max_length", "history_len"), "max_len"),
+    **dict.fromkeys(("dropout_rate", "dropout_prob", "hidden_dropout_prob", "hidden_dropout"), "dropout"),
+    **dict.fromkeys(("attn_dropout_prob", "attention_dropout", "attn_dropout_rate"), "attn_dropout"),
+    **dict.fromkeys(("num_negatives", "neg_num", "n_neg", "num_neg", "neg_samples", "negatives"), "n_negatives"),
+    **dict.fromkeys(("topk", "top_k", "k", "cutoffs"), "ks"),
+    **dict.fromkeys(("valid_metric", "eval_metric", "selection_metric"), "metric"),
+    **dict.fromkeys(("eval_step", "eval_steps", "eval_interval", "eval_freq"), "eval_every"),
+    **dict.fromkeys(("random_seed", "rng_seed"), "seed"),
+    **dict.fromkeys(("num_threads", "n_threads", "workers"), "threads"),
+    **dict.fromkeys(("time_limit", "max_seconds", "budget_seconds"), "max_train_seconds"),
+    **dict.fromkeys(("data", "data_path", "dataset_path"), "dataset"),
+}
+
+
 def _suggest(key: str, valid) -> str:
-    m = difflib.get_close_matches(key, list(valid), n=1, cutoff=0.5)
-    return f" (did you mean {m[0]!r}?)" if m else ""
+    """`` (did you mean 'x'?)`` for the valid name nearest ``key``: a known alias first (``learning_rate``
+    -> ``lr``, ``ssl.tau`` -> ``ssl.temperature``), then spelling similarity; "" if none is close."""
+    valid = [str(v) for v in valid]
+    norm = str(key).strip().lower().replace("-", "_")
+    head, _, tail = norm.rpartition(".")
+    candidates = [ALIASES.get(norm), ALIASES.get(tail)]
+    if head:  # a section's own spelling: ssl.tau -> ssl.temperature, simgcl.temp -> (no such key)
+        alias = ALIASES.get(tail, "")
+        candidates.insert(0, f"{head}.{alias.rpartition('.')[2]}" if alias else None)
+    for c in candidates:
+        if c and c in valid and c != key:
+            return f" (did you mean {c!r}?)"
+    # spelling similarity, to the valid names and to the aliases of valid names (learning_rat -> lr)
+    names = {v: v for v in valid} | {a: t for a, t in ALIASES.items() if t in valid and a not in valid}
+    m = difflib.get_close_matches(key, list(names), n=1, cutoff=0.5)
+    return f" (did you mean {names[m[0]]!r}?)" if m else ""
 
 
+@functools.lru_cache(maxsize=None)
 def _field_types(cls) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
@@ -257,9 +336,12 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         try:
-            return float(value)
-        except (TypeError, ValueError):
+            val = float(value)
+        except (TypeError, ValueError, OverflowError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if not math.isfinite(val):  # nan passes every `<= 0` check, then poisons training
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return val
     if typ is str:
         if value is None:
             return ""
@@ -441,6 +523,8 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"patience must be >= 0, got {cfg.patience}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
+    if cfg.eval_users < 0 or cfg.lr_base_batch <= 0:
+        raise ConfigError("eval_users must be >= 0 and lr_base_batch positive")
     if not 0 <= cfg.dropout < 1 or not 0 <= cfg.attn_dropout < 1:
         raise ConfigError("dropout and attn_dropout must be in [0, 1)")
     if cfg.ssl.hard_refresh_every < 0:
@@ -530,6 +614,8 @@ def inert_keys(cfg: Config) -> dict[str, str]:
         out["rec_temperature"] = f"it is read by loss=softmax only (loss={loss})"
     if loss in ("ce", "softmax") or cls.task == "none":
         out["n_negatives"] = f"loss={loss} samples no negatives"
+    if cfg.lr_scale == "none":
+        out["lr_base_batch"] = "it is read by lr_scale=linear|sqrt only"
     if cfg.neg_sampler != "popularity":
         out["neg_alpha"] = "it is read by neg_sampler=popularity only"
     if cfg.neg_sampler != "hard":

@@ -86,31 +86,42 @@ def save_encoder(run, path: str | Path) -> None:
 
 def load_encoder(path: str | Path) -> HistoryEncoder:
     """Rebuild the encoder saved by :func:`export_run` (a file ``encoder.pt`` or its folder)."""
-    from contrastrec.config import config_from_dict
     from contrastrec.encoders import make_sequence_encoder
     from contrastrec.training.checkpoint import load_checkpoint
+
+    from contrastrec.serving.run import config_of, load_weights
+    from contrastrec.training.checkpoint import CheckpointError
 
     p = Path(path)
     p = p / "encoder.pt" if p.is_dir() else p
     ck = load_checkpoint(p)
-    cfg = config_from_dict(ck["config"])
-    enc = make_sequence_encoder(ck["encoder_name"], ck["n_items"], cfg.embedding_dim, cfg.max_len,
-                                cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.attn_dropout)
-    enc.load_state_dict(ck["encoder"])
+    cfg = config_of(ck, p)
+    missing = [k for k in ("encoder_name", "n_items", "item_ids", "encoder") if k not in ck]
+    if missing:
+        raise CheckpointError(f"{p}: not an exported encoder (no {', '.join(missing)})")
+    try:
+        enc = make_sequence_encoder(ck["encoder_name"], ck["n_items"], cfg.embedding_dim, cfg.max_len,
+                                    cfg.n_layers, cfg.n_heads, cfg.dropout, cfg.attn_dropout)
+    except (KeyError, ValueError, TypeError) as e:
+        raise CheckpointError(f"{p}: cannot rebuild its encoder ({e})") from None
+    load_weights(enc, ck["encoder"], p, "encoder")
     return HistoryEncoder(enc, ck["item_ids"], cfg.max_len)
 
 
 def _write_table(path: Path, ids: list[str], emb: np.ndarray, fmt: str) -> list[str]:
+    """Each file written atomically (a failed or killed export never leaves half a table); a failed
+    write is a one-line :class:`~contrastrec.training.checkpoint.WriteError` naming the file."""
     if fmt == "parquet":
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         col = pa.FixedSizeListArray.from_arrays(pa.array(emb.reshape(-1), pa.float32()), emb.shape[1])
-        pq.write_table(pa.table({"id": pa.array(ids, pa.string()), "embedding": col}), path.with_suffix(".parquet"))
+        table = pa.table({"id": pa.array(ids, pa.string()), "embedding": col})
+        atomic_write_bytes(path.with_suffix(".parquet"), lambda f: pq.write_table(table, f))
         return [path.with_suffix(".parquet").name]
-    np.save(path.with_suffix(".npy"), emb)
+    atomic_write_bytes(path.with_suffix(".npy"), lambda f: np.save(f, emb))
     ids_path = path.parent / f"{path.name}_ids.json"
-    ids_path.write_text(json.dumps(ids))
+    atomic_write_bytes(ids_path, lambda f: f.write(json.dumps(ids).encode()))
     return [path.with_suffix(".npy").name, ids_path.name]
 
 
@@ -122,9 +133,17 @@ def export_run(run_dir: str | Path, output: str | Path, format: str = "parquet",
 
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
+    from contrastrec.training.checkpoint import WriteError
+
     run = load_run(run_dir, dataset)
     out = Path(output)
-    out.mkdir(parents=True, exist_ok=True)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:  # a file in the way, a read-only parent: one line naming the folder
+        import os
+
+        raise WriteError(e.errno, f"{out}: cannot create the export folder "
+                                  f"({os.strerror(e.errno).lower() if e.errno else e})") from None
     users, items = run.embeddings("test")
     files = _write_table(out / "users", run.dataset.user_map.raw_ids, users, format)
     files += _write_table(out / "items", run.dataset.item_map.raw_ids, items, format)

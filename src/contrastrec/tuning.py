@@ -135,9 +135,8 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     """Run the search; returns ``{"best_trial", "params", "valid", "test", "output"}``."""
     optuna = _require_optuna()
     from contrastrec.data import dataset_for
-    from contrastrec.evaluation import FullRankingEvaluator
     from contrastrec.training.checkpoint import atomic_write_json, load_checkpoint
-    from contrastrec.training.loop import TrainingError, build_model, evaluate_model, fit
+    from contrastrec.training.loop import TrainingError, build_model, fit, test_once
 
     base = {**(overrides or {}), "dataset": str(dataset)}
     cfg0 = build_config(model, None, base)
@@ -181,8 +180,7 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     cfg = build_config(model, None, {**base, **best.params})
     net = build_model(cfg, ds)
     net.load_state_dict(ck["model"])
-    test = evaluate_model(net, ds, "test", FullRankingEvaluator(ds, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size),
-                          cfg.max_len, cfg.eval_graph)
+    test = test_once(net, ds, cfg)
     results = json.loads((best_dir / "results.json").read_text())
     results["test"] = test
     results["tuning"] = {"trial": best.number, "params": best.params, "metric": metric, "value": best.value,

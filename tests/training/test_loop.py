@@ -168,3 +168,21 @@ def test_ssl_warmup_epochs_train_the_main_loss_alone_first(tmp_path, model):
     assert phases == ["pretrain", "finetune", "finetune"]
     with pytest.raises(ConfigError, match="warmup_epochs must be >= 0"):
         _cfg(model, **{**over, "ssl.warmup_epochs": -1})
+
+
+@pytest.mark.parametrize("lr", [1e6, 1e12])
+def test_a_diverging_loss_stops_the_run_and_says_what_is_kept(tmp_path, lr):
+    """Issue 14 defect 5: with a huge lr the loss grew to 1e31 and the run ended with status 0."""
+    ds = make_tiny()
+    with pytest.raises(TrainingError) as e:
+        fit(_cfg("mf", epochs=30, lr=lr, eval_every=1, patience=30), ds, tmp_path / "d", progress=False,
+            log=lambda s: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "rec=" in msg and ("diverging" in msg or "not finite" in msg) and "epoch" in msg
+    best = tmp_path / "d" / "best.pt"
+    if best.exists():
+        assert f"the best checkpoint so far ({best}) is kept" in msg
+        load_checkpoint(best)  # and it is a loadable checkpoint
+    else:
+        assert "no checkpoint was selected yet" in msg
+    assert not (tmp_path / "d" / "results.json").exists()

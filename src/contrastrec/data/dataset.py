@@ -169,11 +169,36 @@ class Dataset:
         }
 
     def save_id_maps(self, path: str | Path) -> None:
-        Path(path).write_text(
-            json.dumps({"users": self.user_map.to_list(), "items": self.item_map.to_list()})
-        )
+        """Write ``path`` atomically (all or nothing: a killed or failed write never leaves half a
+        file); a failed write is a one-line ``WriteError`` (an ``OSError``) naming the file."""
+        from contrastrec.training.checkpoint import atomic_write_text  # local: data does not need torch
+
+        atomic_write_text(path, json.dumps({"users": self.user_map.to_list(), "items": self.item_map.to_list()}))
 
     @staticmethod
     def load_id_maps(path: str | Path) -> tuple[IdMap, IdMap]:
-        d = json.loads(Path(path).read_text())
-        return IdMap.from_list(d["users"]), IdMap.from_list(d["items"])
+        """The user and item maps in a run's ``id_maps.json``; a file that is unreadable, not JSON
+        or not ``{"users": [...], "items": [...]}`` of unique ids is a one-line DataError naming it."""
+        try:
+            d = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DataError("id maps not found", path) from None
+        except OSError as e:
+            raise DataError(f"cannot read the id maps ({e.strerror or e})", path) from None
+        except (UnicodeDecodeError, json.JSONDecodeError) as e:
+            where = f" (line {e.lineno}, column {e.colno})" if isinstance(e, json.JSONDecodeError) else ""
+            raise DataError(f"corrupt id maps: not valid JSON{where}; the run's raw ids are lost with this "
+                            "file (restore it, or retrain)", path) from None
+        if not isinstance(d, dict):
+            raise DataError(f"corrupt id maps: expected {{\"users\": [...], \"items\": [...]}}, got a "
+                            f"{type(d).__name__}", path)
+        maps = []
+        for key in ("users", "items"):
+            ids = d.get(key)
+            if not isinstance(ids, list) or not all(isinstance(r, (str, int)) and not isinstance(r, bool) for r in ids):
+                raise DataError(f"corrupt id maps: {key!r} must be a list of ids", path)
+            m = IdMap.from_list(ids)
+            if len(m) != len(ids):
+                raise DataError(f"corrupt id maps: {key!r} holds duplicate ids", path)
+            maps.append(m)
+        return maps[0], maps[1]

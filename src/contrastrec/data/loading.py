@@ -30,6 +30,8 @@ from .dataset import DataError, Dataset, IdMap, Split
 from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, read_interactions
 from .splits import (
     DROP,
+    _is_grouped,
+    _stable_order,
     TEST,
     TRAIN,
     VALID,
@@ -248,11 +250,9 @@ class _Options:
 
 
 def _within_order(users: np.ndarray, timestamps: np.ndarray | None) -> np.ndarray:
-    """Row order grouped by user code, time order within a user (timestamps, then position)."""
-    n = users.shape[0]
-    if timestamps is None:
-        return np.argsort(users, kind="stable")
-    return np.lexsort((np.arange(n), timestamps, users))
+    """Row order grouped by user code, time order within a user (timestamps, then position):
+    ``np.lexsort((np.arange(n), timestamps, users))``."""
+    return _stable_order(users, timestamps)
 
 
 def _dedupe_mask(u: np.ndarray, i: np.ndarray, order: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -260,9 +260,20 @@ def _dedupe_mask(u: np.ndarray, i: np.ndarray, order: np.ndarray, mask: np.ndarr
     n_items = int(i.max()) + 1 if i.size else 1
     key = u.astype(np.int64) * n_items + i
     ordm = order[mask[order]]
-    _, first = np.unique(key[ordm], return_index=True)
+    del order
+    # the first of each key along ordm: np.unique(key[ordm], return_index=True) without its
+    # other outputs. ``order`` groups rows by user, so keys come in per-user blocks and the
+    # stable sort (timsort) has runs to merge.
+    k = key[ordm]
+    del key
+    perm = np.argsort(k, kind="stable")
+    k = k[perm]
+    first = np.empty(k.shape[0], dtype=bool)
+    first[:1] = True
+    np.not_equal(k[1:], k[:-1], out=first[1:])
+    del k
     keep = np.zeros(u.shape[0], dtype=bool)
-    keep[ordm[first]] = True
+    keep[ordm[perm[first]]] = True
     return keep
 
 
@@ -279,9 +290,10 @@ def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path 
     notes = [f"read {_plural(N, 'interaction')} from {raw.source} (format {raw.format})"] + list(raw.notes)
     seq = o.sequential if o.sequential is not None else raw.format == "lists"
     kind = o.split if o.split != "auto" else ("loo" if seq else "random")
-    u, u_uniq = pd.factorize(raw.users)
-    i, i_uniq = pd.factorize(raw.items)
-    u, i = u.astype(np.int64), i.astype(np.int64)
+    # codes by first appearance (pd.factorize of the raw ids); ``release`` drops the object[N]
+    # arrays of raw ids, when the reader made them, so they are not held through the rest
+    u, u_uniq = raw.id_codes("user", release=True)
+    i, i_uniq = raw.id_codes("item", release=True)
     ts = raw.timestamps
     mask = np.ones(N, dtype=bool)
     if not seq:
@@ -295,9 +307,12 @@ def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path 
 
     labels = np.full(N, DROP, dtype=np.int8)
     sub = np.flatnonzero(mask)
-    tsub = None if ts is None else ts[sub]
+    tsub = None if ts is None or kind == "random" else ts[sub]
     ratios = (1.0 - o.valid_ratio - o.test_ratio, o.valid_ratio, o.test_ratio)
-    empty = ({e for e, _ in raw.empty_users} - set(raw.users[sub])) if raw.empty_users else set()
+    if raw.empty_users:  # listed without items and without a kept row
+        empty = {e for e, _ in raw.empty_users} - set(u_uniq[np.unique(u[sub])].tolist())
+    else:
+        empty = set()
     if kind == "loo":
         lab, skipped = leave_one_out_labels(u[sub], tsub, o.min_interactions)
         skipped += len(empty)
@@ -321,7 +336,7 @@ def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path 
     labels[sub] = lab
     if not (labels >= 0).any():
         raise DataError("no interactions left after filtering and splitting", raw.source)
-    user_key = raw.lines.astype(np.int64)
+    user_key = np.asarray(raw.lines, dtype=np.int64)
     ds = _assemble(name, u, i, u_uniq, i_uniq, labels, user_key, ts, seq, notes)
     _report_missing_targets(ds, notes)
     if attributes is not None:
@@ -349,8 +364,14 @@ def _relabel_first(codes: np.ndarray, order: np.ndarray | None = None) -> tuple[
     Returns ``(new codes int64[len(codes)], old code of each new code)``.
     """
     seq = codes if order is None else codes[order]
-    old, first = np.unique(seq, return_index=True)
-    old_in_new_order = old[np.argsort(first, kind="stable")]
+    # distinct codes in order of first appearance along ``order`` (hashing; the same as sorting
+    # np.unique's first indices)
+    new, old_in_new_order = pd.factorize(seq)
+    old_in_new_order = np.asarray(old_in_new_order, dtype=np.int64)
+    del seq
+    if order is None:  # the new codes are factorize's codes
+        return new.astype(np.int64, copy=False), old_in_new_order
+    del new
     lut = np.full(int(codes.max()) + 1 if codes.size else 1, -1, dtype=np.int64)
     lut[old_in_new_order] = np.arange(old_in_new_order.shape[0])
     return lut[codes], old_in_new_order
@@ -376,30 +397,40 @@ def _assemble(
     users without rows that still belong to the data set); items by first appearance in row
     order. Within a user rows keep row order, or timestamp order when ``timestamps`` is given.
     """
-    keep = np.flatnonzero(labels >= 0)
-    ku, ki = u[keep], i[keep]
-    uk = user_key[keep]
-    if extra_users is not None and extra_users[0].size:
-        ku_all = np.concatenate([ku, extra_users[0]])
-        uk_all = np.concatenate([uk, extra_users[1]])
+    kept = labels >= 0
+    if kept.all():  # no copies of the row arrays
+        keep = None
+        ku, ki, uk, klab, kts = u, i, user_key, labels, timestamps
     else:
-        ku_all, uk_all = ku, uk
-    ucodes, u_old = _relabel_first(ku_all, np.argsort(uk_all, kind="stable"))
-    uidx = ucodes[: ku.shape[0]]
+        keep = np.flatnonzero(kept)
+        ku, ki, uk, klab = u[keep], i[keep], user_key[keep], labels[keep]
+        kts = None if timestamps is None else timestamps[keep]
+    del kept, keep
+    n_kept = ku.shape[0]
+    if extra_users is not None and extra_users[0].size:
+        ku = np.concatenate([ku, extra_users[0]])
+        uk = np.concatenate([uk, extra_users[1]])
+    # users by first appearance in user_key order (np.argsort(uk, kind="stable"))
+    ucodes, u_old = _relabel_first(ku, None if _is_grouped(uk, None) else _stable_order(uk))
+    del ku, uk
+    uidx = ucodes[:n_kept]
     iidx, i_old = _relabel_first(ki)
+    del ki
     user_map = _idmap(np.asarray(user_uniques, dtype=object)[u_old])
     item_map = _idmap(np.asarray(item_uniques, dtype=object)[i_old])
-    klab = labels[keep]
-    kts = None if timestamps is None else timestamps[keep]
-    pos = np.arange(keep.shape[0])
     splits = []
     for lab in (TRAIN, VALID, TEST):
         sel = np.flatnonzero(klab == lab)
-        if kts is None:
-            o = np.lexsort((pos[sel], uidx[sel]))
-        else:
-            o = np.lexsort((pos[sel], kts[sel], uidx[sel]))
-        splits.append(Split(uidx[sel][o], iidx[sel][o]))
+        # rows of this split in np.lexsort((position, [timestamp,] user)) order
+        su, si = uidx[sel], iidx[sel]
+        skey = None if kts is None else kts[sel]
+        del sel
+        if not _is_grouped(su, skey):
+            o = _stable_order(su, skey)
+            su, si = su[o], si[o]
+            del o
+        splits.append(Split(su, si))
+        del su, si, skey
     return Dataset(
         name=name,
         n_users=len(user_map),
@@ -515,7 +546,8 @@ def _from_presplit(
     i, i_uniq = pd.factorize(items)
     i = i.astype(np.int64)
     if not seq:
-        order = np.lexsort((np.arange(N), role_of)) if ts is None else np.lexsort((np.arange(N), ts, u, role_of))
+        # np.lexsort((np.arange(N), [ts, u,] role_of)); lexsort is stable: no position key needed
+        order = np.argsort(role_of, kind="stable") if ts is None else np.lexsort((ts, u, role_of))
         keep = _dedupe_mask(u, i, order, mask)
         for role in present:
             r = {"train": TRAIN, "valid": VALID, "test": TEST}[role]

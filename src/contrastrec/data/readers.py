@@ -74,7 +74,6 @@ _SAMPLE_LINES = 2000
 _SAMPLE_CHARS = 1 << 18
 
 
-@dataclass
 class RawInteractions:
     """A raw interaction table, one row per interaction, in file order.
 
@@ -89,29 +88,78 @@ class RawInteractions:
         empty_users: ``(raw user id, line)`` of lines that list a user without items (``lists``).
         header: column names of a header line, when there was one.
         notes: what the reader noticed (header line skipped, column roles chosen, ...).
+
+    Large tables are held as codes: ``id_codes("user")`` gives ``(int64[N] codes, object[U]
+    distinct raw ids)`` in order of first appearance (what ``pd.factorize`` of ``users`` gives).
+    The readers build that form directly (parquet integer ids never become ``N`` Python
+    strings); ``users``/``items`` are then made from it when first asked for.
     """
 
-    users: np.ndarray
-    items: np.ndarray
-    ratings: np.ndarray | None = None
-    timestamps: np.ndarray | None = None
-    lines: np.ndarray | None = None
-    source: str = "<memory>"
-    format: str = ""
-    empty_users: list[tuple[str, int]] = field(default_factory=list)
-    header: list[str] | None = None
-    notes: list[str] = field(default_factory=list)
+    def __init__(
+        self,
+        users: Any,
+        items: Any,
+        ratings: np.ndarray | None = None,
+        timestamps: np.ndarray | None = None,
+        lines: np.ndarray | None = None,
+        source: str = "<memory>",
+        format: str = "",
+        empty_users: list[tuple[str, int]] | None = None,
+        header: list[str] | None = None,
+        notes: list[str] | None = None,
+    ) -> None:
+        self._str: dict[str, np.ndarray | None] = {}
+        self._codes: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        self.users = users
+        self.items = items
+        self.ratings = ratings
+        self.timestamps = timestamps
+        self.lines = lines
+        self.source = source
+        self.format = format
+        self.empty_users = [] if empty_users is None else empty_users
+        self.header = header
+        self.notes = [] if notes is None else notes
+        self._check()
 
-    def __post_init__(self) -> None:
-        self.users = _as_str_array(self.users)
-        self.items = _as_str_array(self.items)
-        n = self.users.shape[0]
-        if self.items.shape[0] != n:
+    @classmethod
+    def from_codes(
+        cls,
+        users: tuple[np.ndarray, np.ndarray] | Any,
+        items: tuple[np.ndarray, np.ndarray] | Any,
+        **kwargs: Any,
+    ) -> "RawInteractions":
+        """Rows given as ``(codes int[N], distinct raw ids object[U] of str)`` per role (codes
+        numbering the ids in order of first appearance, as ``pd.factorize`` does), or as raw
+        ids (any sequence, as for the constructor)."""
+        self = cls.__new__(cls)
+        self._str, self._codes = {"user": None, "item": None}, {}
+        for role, ids in (("user", users), ("item", items)):
+            if isinstance(ids, tuple):
+                codes, uniques = ids
+                self._codes[role] = (np.asarray(codes, dtype=np.int64).reshape(-1),
+                                     np.asarray(uniques, dtype=object).reshape(-1))
+            else:
+                self._set_strings(role, ids)
+        self.ratings = kwargs.pop("ratings", None)
+        self.timestamps = kwargs.pop("timestamps", None)
+        self.lines = kwargs.pop("lines", None)
+        self.source = kwargs.pop("source", "<memory>")
+        self.format = kwargs.pop("format", "")
+        self.empty_users = kwargs.pop("empty_users", None) or []
+        self.header = kwargs.pop("header", None)
+        self.notes = kwargs.pop("notes", None) or []
+        if kwargs:
+            raise TypeError(f"unexpected arguments {sorted(kwargs)}")
+        self._check()
+        return self
+
+    def _check(self) -> None:
+        n = len(self)
+        if self._length("item") != n:
             raise ValueError("users and items must have the same length")
         if self.lines is None:
             self.lines = np.arange(1, n + 1, dtype=np.int64)
-        else:
-            self.lines = np.asarray(self.lines, dtype=np.int64)
         for name in ("ratings", "timestamps", "lines"):
             arr = getattr(self, name)
             if arr is not None:
@@ -120,8 +168,44 @@ class RawInteractions:
                     raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
                 setattr(self, name, arr)
 
+    def _length(self, role: str) -> int:
+        s = self._str.get(role)
+        return int(s.shape[0]) if s is not None else int(self._codes[role][0].shape[0])  # type: ignore[index]
+
+    def _strings(self, role: str) -> np.ndarray:
+        s = self._str.get(role)
+        if s is None:
+            codes, uniques = self._codes[role]  # type: ignore[misc]
+            s = self._str[role] = uniques[codes]
+        return s
+
+    def _set_strings(self, role: str, values: Any) -> None:
+        self._str[role] = _as_str_array(values)
+        self._codes[role] = None
+
+    users = property(lambda self: self._strings("user"), lambda self, v: self._set_strings("user", v),
+                     doc="``object[N]`` raw user ids (``str``).")
+    items = property(lambda self: self._strings("item"), lambda self, v: self._set_strings("item", v),
+                     doc="``object[N]`` raw item ids (``str``).")
+
+    def id_codes(self, role: str, release: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """``(int64[N] codes, object[U] distinct raw ids)`` of ``role`` (``"user"``/``"item"``),
+        numbered by first appearance: ``pd.factorize(raw.users)``. ``release``: drop the
+        ``object[N]`` array of raw ids if one is held (it is rebuilt on demand)."""
+        c = self._codes.get(role)
+        if c is None:
+            codes, uniques = pd.factorize(self._str[role])
+            c = self._codes[role] = (codes.astype(np.int64, copy=False), np.asarray(uniques, dtype=object))
+        if release:
+            self._str[role] = None
+        return c
+
     def __len__(self) -> int:
-        return int(self.users.shape[0])
+        return self._length("user")
+
+    def __repr__(self) -> str:
+        return (f"RawInteractions({len(self)} rows, source={self.source!r}, format={self.format!r}, "
+                f"ratings={self.ratings is not None}, timestamps={self.timestamps is not None})")
 
     def to_frame(self) -> pd.DataFrame:
         """The rows as a DataFrame with columns user, item[, rating][, timestamp], line."""
@@ -143,7 +227,8 @@ def _as_str_array(values: Any) -> np.ndarray:
         values = values.to_numpy(dtype=object)
     if isinstance(values, np.ndarray):
         values = values.reshape(-1)
-        if all(type(x) is str for x in values):
+        # all str (in C; ``all(type(x) is str ...)`` was a Python loop over every value)
+        if pd.api.types.infer_dtype(values, skipna=False) == "string":
             return values
     elif isinstance(values, (str, bytes)):
         values = [values]
@@ -597,24 +682,6 @@ def _read_interactions(
     return raw
 
 
-def _read_parquet(path: Path, columns: Mapping[str, Any] | None, data: bytes | None = None) -> RawInteractions:
-    """A parquet file (``data``: its content, already decompressed), gzip compressed or not."""
-    if data is None:
-        try:
-            with open(path, "rb") as fh:
-                gz = fh.read(2) == _GZIP_MAGIC
-        except OSError as e:
-            raise DataError(f"cannot read file ({e.strerror})", path) from None
-        if gz:
-            data = _read_bytes(path)
-    try:
-        df = pd.read_parquet(path if data is None else io.BytesIO(data))
-    except Exception as e:  # pyarrow raises many types
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise DataError(f"cannot read parquet ({msg})", path) from None
-    return _read_frame(df, str(path), "parquet", columns)
-
-
 def _lists_shape(delim: str | None) -> str:
     return f"'user item item ...' separated by {_DELIM_NAME[delim]}"
 
@@ -673,10 +740,20 @@ def _read_lists(lines: list[str], path: str, sn: _Sniff) -> RawInteractions:
     notes = []
     if sn.header_line:
         notes.append(f"{path}: skipped header line {sn.header_line}")
-    return RawInteractions(
-        users=np.repeat(np.array(users, dtype=object), counts),
-        items=np.array(items, dtype=object),
-        lines=np.repeat(np.array(lns, dtype=np.int64), counts),
+    # codes, not 10M str objects, once read: a user's code repeated over its line's items is
+    # the code ``pd.factorize`` gives the repeated ids (every line has >= 1 item)
+    cnt = np.array(counts, dtype=np.int64)
+    del counts
+    ucodes, uuniq = pd.factorize(np.array(users, dtype=object))
+    del users
+    items_arr = np.array(items, dtype=object)
+    del items
+    icodes, iuniq = pd.factorize(items_arr)
+    del items_arr
+    return RawInteractions.from_codes(
+        (np.repeat(ucodes.astype(np.int64, copy=False), cnt), uuniq),
+        (icodes, iuniq),
+        lines=np.repeat(np.array(lns, dtype=np.int64), cnt),
         source=path,
         format="lists",
         empty_users=empty,
@@ -827,32 +904,201 @@ def _to_float(values: list[str], lines: np.ndarray, what: str, path: str) -> np.
     return arr
 
 
+def _read_parquet(path: Path, columns: Mapping[str, Any] | None, data: bytes | None = None) -> RawInteractions:
+    """A parquet file (``data``: its content, already decompressed), gzip compressed or not.
+
+    Only the columns that take a role are read, one at a time, with pyarrow; integer and string
+    id columns become codes without a Python object per row (see :class:`_ParquetColumns`).
+    A file that pyarrow cannot describe that way is read whole by ``pd.read_parquet``."""
+    if data is None:
+        try:
+            with open(path, "rb") as fh:
+                gz = fh.read(2) == _GZIP_MAGIC
+        except OSError as e:
+            raise DataError(f"cannot read file ({e.strerror})", path) from None
+        if gz:
+            data = _read_bytes(path)
+    table = _ParquetColumns.open(path, data)
+    if table is not None:
+        try:
+            return _read_table(table, str(path), "parquet", columns)
+        except DataError:
+            raise
+        except Exception:  # a column pyarrow reads differently than pandas: the whole-file path decides
+            pass
+        finally:
+            _release_arrow_memory()
+        del table
+    try:
+        df = pd.read_parquet(path if data is None else io.BytesIO(data))
+    except Exception as e:  # pyarrow raises many types
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise DataError(f"cannot read parquet ({msg})", path) from None
+    return _read_frame(df, str(path), "parquet", columns)
+
+
+def _release_arrow_memory() -> None:
+    """Give the memory pyarrow's allocator keeps cached after reading columns back to the system
+    (about 250 MB after a 10M-row file)."""
+    try:
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+    except Exception:  # pragma: no cover - an allocator without it
+        pass
+
+
+class _FrameColumns:
+    """Columns of a DataFrame, by position."""
+
+    def __init__(self, df: pd.DataFrame):
+        self.df = df
+        self.names = [str(c) for c in df.columns]
+        self.n_rows = len(df)
+
+    def series(self, pos: int) -> pd.Series:
+        return self.df.iloc[:, pos]
+
+    def id_codes(self, pos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        return None
+
+
+class _ParquetColumns:
+    """Columns of a parquet file, read one at a time.
+
+    ``names`` are the column labels ``pd.read_parquet`` gives (index columns left out);
+    ``series(pos)`` is the column as ``pd.read_parquet(columns=[...])`` gives it;
+    ``id_codes(pos)`` reads an integer or string column with pyarrow straight to codes.
+    """
+
+    def __init__(self, pf: Any, path: Path, data: bytes | None, names: list[str], fields: list[str]):
+        self.pf, self.path, self.data = pf, path, data
+        self.names, self.fields = names, fields
+        self.n_rows = int(pf.metadata.num_rows)
+        self.dtypes: list[Any] = []
+
+    @classmethod
+    def open(cls, path: Path, data: bytes | None) -> "_ParquetColumns | None":
+        """``None`` when the file needs the whole-file path (unreadable, duplicate or renamed
+        columns: that path gives the error or the answer)."""
+        try:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            pf = pq.ParquetFile(path if data is None else pa.BufferReader(data))
+            schema = pf.schema_arrow
+            empty = schema.empty_table().to_pandas()  # labels and dtypes as pandas makes them
+            meta = schema.pandas_metadata or {}
+            index = {c for c in meta.get("index_columns", []) if isinstance(c, str)}
+            fields = [f.name for f in schema if f.name not in index]
+            names = [str(c) for c in empty.columns]
+            if len(set(fields)) != len(fields) or names != fields:
+                return None
+            t = cls(pf, path, data, names, fields)
+            t.dtypes = list(empty.dtypes)
+            return t
+        except Exception:
+            return None
+
+    def series(self, pos: int) -> pd.Series:
+        src = self.path if self.data is None else io.BytesIO(self.data)
+        return pd.read_parquet(src, columns=[self.fields[pos]]).iloc[:, 0]
+
+    def id_codes(self, pos: int) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """``(int64 codes, distinct ids, bool[U] empty)``, distinct ids numbered by first
+        appearance (as strings: ``object`` of ``str``), for an integer or string column without
+        nulls; ``None`` for other columns."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        dt = self.dtypes[pos]
+        ftype = self.pf.schema_arrow.field(self.fields[pos]).type
+        if pa.types.is_integer(ftype) and isinstance(dt, np.dtype) and dt.kind in "iu":
+            col = _read_column(self.pf, self.fields[pos])
+            if col.null_count:
+                return None
+            codes, uniques = pd.factorize(col.to_numpy())
+            del col
+            return codes.astype(np.int64, copy=False), uniques.astype(str).astype(object), np.zeros(0, dtype=bool)
+        if (pa.types.is_string(ftype) or pa.types.is_large_string(ftype)) and \
+                (dt == object or isinstance(dt, pd.StringDtype)):
+            col = _read_column(self.pf, self.fields[pos])
+            if col.null_count:
+                return None
+            enc = pc.dictionary_encode(col.combine_chunks() if col.num_chunks != 1 else col.chunk(0))
+            del col
+            dictionary = enc.dictionary
+            codes = enc.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+            del enc
+            # numpy's str_len, which the DataFrame path uses, does not see trailing NULs
+            empty = pc.equal(pc.utf8_length(pc.utf8_trim(dictionary, "\x00")), 0).to_numpy(zero_copy_only=False)
+            return codes, dictionary.to_numpy(zero_copy_only=False).astype(object), empty
+        return None
+
+
+def _read_column(pf: Any, field: str) -> Any:
+    """One column of a ``pyarrow.parquet.ParquetFile`` as a ``pyarrow.ChunkedArray``."""
+    return pf.read(columns=[field]).column(0)
+
+
+def _series_ids(col: pd.Series, role: str, source: str) -> np.ndarray | tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Raw ids of a column: ``object[N]`` of ``str``, or, for integer, integral float and string
+    columns, ``(int64 codes, distinct ids as str, bool[U] empty)`` (the same ids, by first
+    appearance). Raises for a missing id."""
+    missing = col.isna().to_numpy()
+    if missing.any():
+        raise DataError(f"missing {role} id", source, int(np.flatnonzero(missing)[0]) + 1)
+    none = np.zeros(0, dtype=bool)
+    if pd.api.types.is_float_dtype(col.dtype):
+        v = col.to_numpy(dtype=np.float64)
+        if np.all(v == np.round(v)):
+            codes, uniques = pd.factorize(v.astype(np.int64))
+            return codes.astype(np.int64, copy=False), uniques.astype(str).astype(object), none
+    dt = col.dtype
+    if isinstance(dt, np.dtype) and dt.kind in "iu":
+        codes, uniques = pd.factorize(col.to_numpy())
+        return codes.astype(np.int64, copy=False), uniques.astype(str).astype(object), none
+    if isinstance(dt, pd.StringDtype) or (dt == object and pd.api.types.infer_dtype(col, skipna=False) == "string"):
+        codes, uniques = pd.factorize(col)
+        u = np.asarray(uniques, dtype=object)
+        empty = np.fromiter((not x.strip("\x00") for x in u), dtype=bool, count=u.shape[0])
+        return codes.astype(np.int64, copy=False), u, empty
+    vals = col.astype(str).to_numpy(dtype=object)
+    empty_rows = np.flatnonzero(np.char.str_len(vals.astype(str)) == 0) if len(vals) else []
+    if len(empty_rows):
+        raise DataError(f"empty {role} id", source, int(empty_rows[0]) + 1)
+    return vals
+
+
 def _read_frame(df: pd.DataFrame, source: str, fmt: str, columns: Mapping[str, Any] | None) -> RawInteractions:
-    names = [str(c) for c in df.columns]
-    if len(df) == 0:
+    return _read_table(_FrameColumns(df), source, fmt, columns)
+
+
+def _read_table(
+    table: _FrameColumns | _ParquetColumns, source: str, fmt: str, columns: Mapping[str, Any] | None
+) -> RawInteractions:
+    names = table.names
+    if table.n_rows == 0:
         raise DataError("no interactions (the table has no rows)", source)
     roles = _resolve_roles(names, columns, source, None, positional_ok=False)
-    rows = np.arange(1, len(df) + 1, dtype=np.int64)
+    rows = np.arange(1, table.n_rows + 1, dtype=np.int64)
 
-    def ids(role: str) -> np.ndarray:
-        col = df.iloc[:, roles[role]]
-        missing = col.isna().to_numpy()
-        if missing.any():
-            raise DataError(f"missing {role} id", source, int(rows[np.flatnonzero(missing)[0]]))
-        if pd.api.types.is_float_dtype(col.dtype):
-            v = col.to_numpy(dtype=np.float64)
-            if np.all(v == np.round(v)):
-                return v.astype(np.int64).astype(str).astype(object)
-        vals = col.astype(str).to_numpy(dtype=object)
-        empty = np.flatnonzero(np.char.str_len(vals.astype(str)) == 0) if len(vals) else []
-        if len(empty):
-            raise DataError(f"empty {role} id", source, int(rows[empty[0]]))
-        return vals
+    def ids(role: str) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        got = table.id_codes(roles[role])
+        if got is None:
+            got = _series_ids(table.series(roles[role]), role, source)
+        if isinstance(got, np.ndarray):
+            return got
+        codes, uniques, empty = got
+        if empty.any():  # the first row of the first (by code = by appearance) empty id
+            k = int(np.argmax(codes == int(np.argmax(empty))))
+            raise DataError(f"empty {role} id", source, int(rows[k]))
+        return codes, uniques
 
     def numbers(role: str) -> np.ndarray | None:
         if role not in roles:
             return None
-        col = df.iloc[:, roles[role]]
+        col = table.series(roles[role])
         if pd.api.types.is_datetime64_any_dtype(col.dtype):
             if col.isna().any():
                 k = int(np.flatnonzero(col.isna().to_numpy())[0])
@@ -869,9 +1115,11 @@ def _read_frame(df: pd.DataFrame, source: str, fmt: str, columns: Mapping[str, A
             raise DataError(what, source, int(rows[k]))
         return num
 
-    return RawInteractions(
-        users=ids("user"),
-        items=ids("item"),
+    users = ids("user")
+    items = ids("item")
+    return RawInteractions.from_codes(
+        users,
+        items,
         ratings=numbers("rating"),
         timestamps=numbers("timestamp"),
         lines=rows,

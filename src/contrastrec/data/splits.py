@@ -43,6 +43,91 @@ def _codes(users: np.ndarray) -> tuple[np.ndarray, int]:
     return codes.astype(np.int64), len(uniq)
 
 
+def _is_grouped(codes: np.ndarray, key: np.ndarray | None) -> bool:
+    """Rows already in ``(codes, key)`` order (``key`` non-decreasing within equal codes)."""
+    if codes.shape[0] < 2:
+        return True
+    d = codes[1:] >= codes[:-1]
+    if not d.all():
+        return False
+    if key is None:
+        return True
+    same = codes[1:] == codes[:-1]
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(~same | (key[1:] >= key[:-1])))
+
+
+def _stable_order(codes: np.ndarray, key: np.ndarray | None = None) -> np.ndarray:
+    """``np.lexsort((np.arange(N), key, codes))`` (``np.argsort(codes, kind="stable")`` without
+    ``key``): rows by code, then key, then position; the same permutation, found faster.
+
+    * rows already in that order: ``arange``;
+    * ``key`` in ``[0, 1)`` (random numbers) and integer codes: ``argsort(codes + key)`` is that
+      order whenever no two of the sums are equal (a sum keeps the order of ``(code, key)``
+      pairs; rounding can only make two of them equal), else ``lexsort``;
+    * integer keys (e.g. timestamps in seconds): one stable sort of ``code * span + key``;
+    * other keys: ``np.lexsort((key, codes))`` (lexsort is stable: no position key needed).
+    """
+    codes = np.asarray(codes)
+    n = codes.shape[0]
+    if key is not None:
+        key = np.asarray(key)
+        if key.shape != codes.shape:
+            raise ValueError("key and codes must have the same shape")
+    if _is_grouped(codes, key):
+        return np.arange(n, dtype=np.int64)
+    if key is None:
+        return np.argsort(codes, kind="stable")
+    if (key.dtype.kind == "f" and codes.dtype.kind in "iu" and n
+            and float(key.min()) >= 0.0 and float(key.max()) < 1.0
+            and int(codes.min()) > -(2**52) and int(codes.max()) < 2**52):
+        v = codes.astype(np.float64) + key
+        order = np.argsort(v)
+        v = v[order]
+        if not (v[1:] == v[:-1]).any():
+            return order
+        del v, order
+        return np.lexsort((key, codes))
+    combined = _combined_key(codes, key)
+    if combined is not None:
+        return np.argsort(combined, kind="stable")
+    return np.lexsort((key, codes))  # stable: ties keep position order
+
+
+def _combined_key(codes: np.ndarray, key: np.ndarray) -> np.ndarray | None:
+    """``codes * span + (key - min)`` as ``int64`` when ``key`` holds integers (timestamps in
+    seconds, positions) and that fits: a strictly increasing function of ``(code, key)``, so its
+    stable sort is the lexsort; else ``None``."""
+    if codes.dtype.kind not in "iu" or key.dtype.kind not in "iuf" or not codes.size:
+        return None
+    lo, hi = key.min(), key.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)) or abs(float(lo)) >= 2**52 or abs(float(hi)) >= 2**52:
+        return None
+    span = int(hi) - int(lo) + 1
+    c_lo, c_hi = int(codes.min()), int(codes.max())
+    if (c_hi - c_lo + 1) * span >= 2**62:
+        return None
+    k = key.astype(np.int64)
+    if key.dtype.kind == "f" and not np.array_equal(k, key):
+        return None
+    k -= int(lo)
+    k += (codes.astype(np.int64) - c_lo) * span
+    return k
+
+
+def _rank_counts(users: np.ndarray, key: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(rank int64[N], codes int64[N], counts int64[n_codes])``: rank of each row within its
+    user (0 = earliest), the user codes of :func:`_codes` and the row count of each code."""
+    codes, n = _codes(users)
+    N = codes.shape[0]
+    order = _stable_order(codes, key)
+    counts = np.bincount(codes, minlength=n)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    rank = np.empty(N, dtype=np.int64)
+    rank[order] = np.arange(N, dtype=np.int64) - starts[codes[order]]
+    return rank, codes, counts
+
+
 def _within_user_rank(
     users: np.ndarray, key: np.ndarray | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -51,16 +136,7 @@ def _within_user_rank(
     ``key`` (e.g. timestamps or random numbers) orders rows within a user; ties and ``None``
     keep the given order.
     """
-    codes, n = _codes(users)
-    N = codes.shape[0]
-    if key is None:
-        order = np.argsort(codes, kind="stable")
-    else:
-        order = np.lexsort((np.arange(N), np.asarray(key), codes))
-    counts = np.bincount(codes, minlength=n)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    rank = np.empty(N, dtype=np.int64)
-    rank[order] = np.arange(N, dtype=np.int64) - starts[codes[order]]
+    rank, codes, counts = _rank_counts(users, key)
     return rank, counts[codes]
 
 
@@ -111,7 +187,9 @@ def leave_one_out_labels(
     Returns:
         ``(labels int8[N], number of dropped users)``.
     """
-    rank, n = _within_user_rank(users, timestamps)
+    rank, codes, counts = _rank_counts(users, timestamps)
+    n = counts[codes]
+    del codes
     labels = np.full(rank.shape[0], TRAIN, dtype=np.int8)
     labels[rank == n - 1] = TEST
     labels[rank == n - 2] = VALID
@@ -133,8 +211,11 @@ def random_split_labels(
     """
     users = np.asarray(users)
     key = _rng(seed).random(users.shape[0])
-    rank, n = _within_user_rank(users, key)
-    n_valid, n_test = _ratio_sizes(n, ratios)
+    rank, codes, counts = _rank_counts(users, key)
+    del key
+    nv, nt = _ratio_sizes(counts, ratios)  # per user, then per row: the same elementwise values
+    n_valid, n_test = nv[codes], nt[codes]
+    del codes
     labels = np.full(users.shape[0], TRAIN, dtype=np.int8)
     labels[rank < n_test + n_valid] = VALID
     labels[rank < n_test] = TEST
@@ -146,8 +227,10 @@ def temporal_split_labels(
 ) -> np.ndarray:
     """Per-user temporal split: the latest ``round(n * test)`` rows are TEST, the
     ``round(n * valid)`` before them VALID (by timestamp if given, else by source order)."""
-    rank, n = _within_user_rank(users, timestamps)
-    n_valid, n_test = _ratio_sizes(n, ratios)
+    rank, codes, counts = _rank_counts(users, timestamps)
+    nv, nt = _ratio_sizes(counts, ratios)
+    n, n_valid, n_test = counts[codes], nv[codes], nt[codes]
+    del codes
     labels = np.full(rank.shape[0], TRAIN, dtype=np.int8)
     labels[rank >= n - n_test - n_valid] = VALID
     labels[rank >= n - n_test] = TEST
@@ -171,13 +254,13 @@ def carve_validation(
     if valid_ratio <= 0 or users.size == 0:
         return np.zeros(users.shape[0], dtype=bool)
     if last:
-        rank, n = _within_user_rank(users, timestamps)
-        rank = n - 1 - rank  # 0 = latest
+        rank, codes, counts = _rank_counts(users, timestamps)
+        rank = counts[codes] - 1 - rank  # 0 = latest
     else:
-        rank, n = _within_user_rank(users, _rng(seed).random(users.shape[0]))
-    k = np.maximum(_round_half_up(n * float(valid_ratio)), 1)
-    k = np.minimum(k, n - 1)
-    return rank < k
+        rank, codes, counts = _rank_counts(users, _rng(seed).random(users.shape[0]))
+    k = np.maximum(_round_half_up(counts * float(valid_ratio)), 1)  # per user
+    k = np.minimum(k, counts - 1)
+    return rank < k[codes]
 
 
 # --------------------------------------------------------------------------------------------

@@ -289,6 +289,9 @@ class FullRankingEvaluator:
         metrics: Iterable[str] | str = METRICS,
         chunk_size: int | None = None,
         device: str | torch.device = "cpu",
+        sample_users: int = 0,
+        seed: int = 0,
+        shard: tuple[int, int] = (0, 1),
     ):
         if phase not in ("valid", "test"):
             raise ValueError(f"phase must be 'valid' or 'test', got {phase!r}")
@@ -303,6 +306,14 @@ class FullRankingEvaluator:
         self.exclude = dataset.history(phase).csr(n_u, n_i)
         self._prep = _prepare(self.targets, self.exclude)
         self.users = np.flatnonzero(self._prep.n_targets > 0).astype(np.int64)
+        self.n_candidates = self.n_users  # users with a target
+        if sample_users and sample_users < self.n_users:
+            # a seeded sample of users; each is still ranked against every item
+            rng = np.random.default_rng([seed, 1 if phase == "valid" else 2])
+            self.users = np.sort(rng.choice(self.users, size=sample_users, replace=False))
+        self.sampled = self.n_users < self.n_candidates
+        self.rank, self.world = shard
+        self._shard_users = self.users[self.rank :: self.world] if self.world > 1 else self.users
 
     @property
     def n_users(self) -> int:
@@ -314,10 +325,21 @@ class FullRankingEvaluator:
         return [f"{n}@{k}" for n, k in self.specs]
 
     def detailed(self, score_fn: ScoreFn) -> EvaluationResult:
-        return _run(score_fn, self.users, self._prep, self.ks, self.metrics, self.chunk_size, self.device)
+        """Per-user values of this process's users (all of them in one process; every
+        ``world``-th in data-parallel runs)."""
+        return _run(score_fn, self._shard_users, self._prep, self.ks, self.metrics, self.chunk_size, self.device)
 
     def __call__(self, score_fn: ScoreFn) -> dict[str, float]:
         res = self.detailed(score_fn)
+        if self.world > 1:  # sharded users: reduce the per-metric sums and the user count
+            from contrastrec.training.distributed import current
+
+            keys = list(res.per_user)
+            sums = torch.tensor([float(np.sum(res.per_user[k], dtype=np.float64)) for k in keys] + [res.n_users],
+                                dtype=torch.float64)
+            sums = current().sum(sums.to(current().device())).cpu()
+            n = float(sums[-1])
+            return {k: (float(sums[i]) / n if n else float("nan")) for i, k in enumerate(keys)}
         if res.n_users == 0:
             warnings.warn(
                 f"FullRankingEvaluator({self.phase}): no user with a target; metrics are nan",

@@ -118,6 +118,9 @@ class Recommender(nn.Module):
         ssl = getattr(self, "ssl", None)
         if ssl is not None and hasattr(ssl, "reseed"):
             ssl.reseed(self.cfg.seed * 31 + epoch)
+        gen = getattr(self, "_neg_gen", None)  # sequential sampled softmax: shared negatives
+        if gen is not None:
+            gen.manual_seed(self.cfg.seed * 131 + epoch)
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

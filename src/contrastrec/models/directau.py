@@ -36,7 +36,10 @@ class DirectAU(GraphModel):
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
-        return {**super().inert_keys(cfg), "reg_weight": "DirectAU's loss has no L2 term (use weight_decay)",
+        return {**super().inert_keys(cfg), "ssl.*": "DirectAU's loss (alignment + uniformity) is fixed by the method; "
+                "directau.gamma weighs its uniformity term",
+                "loss": "DirectAU's loss is fixed by the method",
+                "reg_weight": "DirectAU's loss has no L2 term (use weight_decay)",
                 "n_negatives": "DirectAU samples no negatives", "neg_sampler": "DirectAU samples no negatives"}
 
     @classmethod

@@ -57,10 +57,13 @@ def unregister_model(name: str) -> None:
 
 
 def registered() -> dict[str, type]:
-    """name -> class, every registered model, baselines first, then graph, then sequential models."""
+    """name -> class, every registered model: baselines first (graph, then sequential), then the
+    contrastive models (graph, then sequential), by name within each group."""
     _discover()
-    key = lambda kv: (kv[1].task != "none", bool(getattr(kv[1], "sequential", False)),  # noqa: E731
-                      bool(getattr(kv[1], "HAS_SSL", False)), kv[0])
+    def key(kv):
+        name, cls = kv
+        contrastive = bool(getattr(cls, "HAS_SSL", False)) or cls.DEFAULTS.get("schema") == "integrated"
+        return cls.task != "none", contrastive, bool(getattr(cls, "sequential", False)), name
     return dict(sorted(_REGISTRY.items(), key=key))
 
 

@@ -3,8 +3,13 @@
 Batches (see :mod:`contrastrec.training.batches`): ``seq`` [B, L] input tokens (left-padded),
 ``pos`` [B, L] next-item tokens (0 where there is no target), ``neg`` [B, L] sampled negative
 tokens, ``users`` [B], ``target`` [B] the last next-item token (used by DuoRec-style positives).
-The main loss is full softmax cross-entropy over all items (``ce``) or BCE with one sampled
-negative per position (``bce``), as in SASRec.
+The main loss is full softmax cross-entropy over all items (``ce``), BCE with one sampled
+negative per position (``bce``, as in SASRec), or, for large catalogues, ``sampled_softmax``:
+a softmax over the target and ``n_negatives`` items drawn once per batch and shared by every
+position (uniformly, or ∝ popularity^``neg_alpha`` with ``neg_sampler=popularity``), each logit
+corrected by the log of its sampling probability (logQ, Yi et al. RecSys 2019); a draw equal to
+the target is masked. Memory per step: ``[positions, n_negatives]`` logits instead of
+``[positions, n_items]``.
 """
 from __future__ import annotations
 
@@ -46,6 +51,10 @@ class SequentialModel(Recommender):
         self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         pop = torch.bincount(torch.from_numpy(dataset.train.items), minlength=self.n_items).float()
         self.token_pop = torch.cat([torch.zeros(1), pop, torch.zeros(1)])  # by token
+        if self.loss_name == "sampled_softmax":  # the proposal distribution Q over items
+            w = pop.clamp_min(1.0).pow(cfg.neg_alpha) if cfg.neg_sampler == "popularity" else torch.ones(self.n_items)
+            self.neg_q = w / w.sum()
+        self._neg_gen = torch.Generator()
 
     @classmethod
     def sections(cls, cfg: Config) -> tuple[str, ...]:
@@ -68,6 +77,9 @@ class SequentialModel(Recommender):
         if cls.reads_ssl(cfg) and cfg.ssl.false_negatives == "same_cluster" and not cls.CLUSTERS:
             raise ConfigError(f"ssl.false_negatives=same_cluster needs clusters of users, which {cls.NAME} does not "
                               "compute (iclrec does)")
+        if cfg.loss == "sampled_softmax" and cfg.neg_sampler == "hard":
+            raise ConfigError("loss=sampled_softmax for sequential models draws shared negatives uniformly or by "
+                              "popularity (neg_sampler=uniform|popularity), not hard")
         if cfg.loss not in ("", "ce", "bce", "sampled_softmax"):
             raise ConfigError(f"loss={cfg.loss!r} is not available for sequential models (ce, bce, sampled_softmax)")
         if cfg.encoder not in ("",) + SEQUENCE_ENCODERS:
@@ -84,18 +96,30 @@ class SequentialModel(Recommender):
             logits = h @ self.encoder.item_weights().t()
             return LF.softmax_ce_loss(logits, pos[valid] - 1)
         w = self.encoder.item_emb
+        if self.loss_name == "sampled_softmax":
+            return self.shared_sampled_softmax(hidden[valid], pos[valid])
         pos_s = (hidden * w(pos)).sum(-1)
         neg_s = (hidden * w(neg)).sum(-1)
-        if self.loss_name == "bce":
-            return LF.bce_loss(pos_s, neg_s, mask=valid)
-        return LF.sampled_softmax_loss(pos_s[valid], neg_s[valid].unsqueeze(-1))
+        return LF.bce_loss(pos_s, neg_s, mask=valid)
+
+    def shared_sampled_softmax(self, h: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
+        """``h [N, D]`` against target tokens ``pos [N]`` and ``n_negatives`` shared sampled items."""
+        idx = torch.multinomial(self.neg_q, self.cfg.n_negatives, replacement=True, generator=self._neg_gen)
+        neg = (idx + 1).to(h.device)  # tokens
+        log_q = self.neg_q.to(h.device).log()
+        w = self.encoder.item_emb
+        pos_s = (h * w(pos)).sum(-1)
+        neg_s = h @ w(neg).t()  # [N, n]
+        keep = neg.unsqueeze(0) != pos.unsqueeze(1)  # accidental hits of the target are not negatives
+        return LF.sampled_softmax_loss(pos_s, neg_s, log_q_pos=log_q[pos - 1], log_q_neg=log_q[neg - 1],
+                                       negative_mask=keep)
 
     def ssl_terms(self, batch, hidden) -> dict[str, torch.Tensor]:
         return {}
 
     # ------------------------------------------------------------------ contract
     def wants_negatives(self) -> bool:
-        return self.loss_name != "ce"
+        return self.loss_name == "bce"  # sampled_softmax draws its shared negatives itself
 
     def false_negative_mask(self, batch) -> torch.Tensor | None:
         """``[B, B]`` True where two sequences of the batch are not negatives of each other

@@ -7,7 +7,6 @@ ids keep meaning the same rows.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,14 +19,60 @@ from contrastrec.config import Config, config_from_dict
 from contrastrec.data import DataError, Dataset, dataset_for
 from contrastrec.data.dataset import Split
 from contrastrec.data.sequences import padded_histories
-from contrastrec.training.checkpoint import load_checkpoint
+from contrastrec.training.checkpoint import CheckpointError, load_checkpoint
 
 
 def _read_json(path: Path) -> dict[str, Any]:
+    """``path`` parsed ({} when absent); a corrupt file is a one-line RunDirError naming it."""
+    from contrastrec.training.rundir import RunDir, RunDirError
+
+    d = RunDir(path.parent).read_json(path.name, {})
+    if not isinstance(d, dict):
+        raise RunDirError(f"{path}: not a JSON object (holds a {type(d).__name__})")
+    return d
+
+
+def _shape(t: Any) -> str:
+    return "[" + ", ".join(str(n) for n in getattr(t, "shape", ())) + "]"
+
+
+def load_weights(module: torch.nn.Module, state: Any, path: str | Path, what: str = "model") -> None:
+    """``module.load_state_dict(state)``, or a one-line :class:`CheckpointError` naming ``path``
+    when the weights do not fit the module its config builds (missing, unexpected or resized
+    tensors: a checkpoint edited, or saved by other code, or its config changed)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: no {what} weights (holds no '{what}' state dict)")
+    want = module.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    resized = [k for k in want if k in state and tuple(getattr(state[k], "shape", ())) != tuple(want[k].shape)]
+    problems = []
+    if resized:
+        k = resized[0]
+        more = f" and {len(resized) - 1} more" if len(resized) > 1 else ""
+        problems.append(f"{k} is {_shape(state[k])} in the file but {_shape(want[k])} in the model{more}")
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s) (e.g. {unexpected[0]})")
+    if problems:
+        raise CheckpointError(f"{path}: the {what} weights do not fit the {type(module).__name__} that its "
+                              f"config builds: {'; '.join(problems)}")
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return {}
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot load the {what} weights ({' '.join(str(e).split())[:200]})") from None
+
+
+def config_of(ck: dict[str, Any], path: str | Path) -> Config:
+    """The config saved in checkpoint ``ck`` (read from ``path``); one that this version cannot
+    read is a one-line :class:`CheckpointError` naming the file."""
+    from contrastrec.config import ConfigError
+
+    try:
+        return config_from_dict(ck["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its saved config is not valid here ({e})") from None
 
 
 @dataclass
@@ -90,7 +135,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> LoadedRu
     if not (run / "best.pt").exists():
         raise FileNotFoundError(f"{run}: not a run directory (no best.pt)")
     ck = load_checkpoint(run / "best.pt")
-    cfg = config_from_dict(ck["config"])
+    cfg = config_of(ck, run / "best.pt")
     cfg.device = "cpu"
     path = dataset or cfg.dataset or _read_json(run / "dataset.json").get("path")
     if not path:
@@ -99,6 +144,6 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> LoadedRu
     from contrastrec.training.loop import build_model
 
     model = build_model(cfg, ds)
-    model.load_state_dict(ck["model"])
+    load_weights(model, ck.get("model"), run / "best.pt")
     model.eval()
     return LoadedRun(run, cfg, ds, model, _read_json(run / "results.json"))

@@ -8,7 +8,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
-from contrastrec.data.dataset import Dataset, Split
+from contrastrec.data.dataset import DataError, Dataset, Split
 from contrastrec.data.sequences import padded_tokens
 
 
@@ -16,17 +16,43 @@ def epoch_generator(seed: int, epoch: int) -> np.random.Generator:
     return np.random.default_rng([seed, epoch])
 
 
+def check_negatives_exist(split: Split, n_users: int, n_items: int, user_map=None,
+                          support: np.ndarray | None = None, what: str = "uniform",
+                          keys: np.ndarray | None = None) -> None:
+    """A :class:`DataError` naming the first user (its raw id when ``user_map`` is given) whose
+    *distinct* training items cover every item a negative could be drawn from (all items, or the
+    ``support`` mask): no negative exists for that user, and sampling one would never end. Raised
+    when the negatives are set up, before any training step. ``keys``: the unique
+    ``user * n_items + item`` of ``split``, when the caller has them already."""
+    keys = np.unique(split.users * n_items + split.items) if keys is None else keys
+    users, items = keys // n_items, keys % n_items
+    if support is None:
+        need = n_items
+    else:
+        support = np.asarray(support, dtype=bool)
+        keep = support[items]
+        users, need = users[keep], int(support.sum())
+    if need == 0:  # nothing to draw from at all: the sampler itself refuses that
+        return
+    full = np.flatnonzero(np.bincount(users, minlength=n_users) >= need)
+    if full.size:
+        u = int(full[0])
+        who = f"user {user_map.to_raw(u)!r}" if user_map is not None else f"user index {u}"
+        others = f" (and {full.size - 1} more user(s))" if full.size > 1 else ""
+        pool = "every item" if support is None else f"every item that {what} negatives can draw ({need})"
+        raise DataError(f"{who}{others} interacted with {pool} in the training data: no negative item exists "
+                        f"for its {what} negatives; remove such users from the data (or filter them out "
+                        "before training)")
+
+
 class UniformNegatives:
     """Uniform negatives that exclude the user's training positives (vectorized rejection)."""
 
-    def __init__(self, split: Split, n_users: int, n_items: int):
+    def __init__(self, split: Split, n_users: int, n_items: int, user_map=None):
         self.n_items = n_items
         keys = np.unique(split.users * n_items + split.items)
         self.keys = keys
-        counts = np.bincount(split.users, minlength=n_users)
-        if (counts >= n_items).any():
-            u = int(np.argmax(counts >= n_items))
-            raise ValueError(f"user index {u} interacted with every item: no negative exists")
+        check_negatives_exist(split, n_users, n_items, user_map, keys=keys)
 
     def sample(self, users: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
         out = rng.integers(0, self.n_items, size=(len(users), n))
@@ -66,10 +92,15 @@ class SamplerNegatives:
 def make_negatives(cfg, dataset: Dataset):
     """The main-loss negative source named by ``cfg.neg_sampler``."""
     if cfg.neg_sampler == "uniform":
-        return UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+        return UniformNegatives(dataset.train, dataset.n_users, dataset.n_items, getattr(dataset, "user_map", None))
     from contrastrec.samplers import HardNegativeMiner, PopularityNegativeSampler
 
     csr = dataset.train_csr()
+    support = None  # hard negatives: their easy part is uniform over every item
+    if cfg.neg_sampler == "popularity" and cfg.neg_alpha > 0:  # items never trained on have q = 0
+        support = np.bincount(dataset.train.items, minlength=dataset.n_items) > 0
+    check_negatives_exist(dataset.train, dataset.n_users, dataset.n_items, getattr(dataset, "user_map", None),
+                          support, cfg.neg_sampler)
     if cfg.neg_sampler == "popularity":
         return SamplerNegatives(PopularityNegativeSampler(csr, alpha=cfg.neg_alpha, seed=cfg.seed))
     band = max(1, min(cfg.neg_hard_band, dataset.n_items - cfg.neg_hard_skip_top))
@@ -85,7 +116,8 @@ class PairwiseBatches:
         self.users = dataset.train.users
         self.items = dataset.train.items
         self.batch_size, self.n_negatives, self.seed = batch_size, n_negatives, seed
-        self.negatives = negatives or UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+        self.negatives = negatives or UniformNegatives(dataset.train, dataset.n_users, dataset.n_items,
+                                                       getattr(dataset, "user_map", None))
 
     def __len__(self) -> int:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
@@ -148,7 +180,8 @@ class SequenceBatches:
         self.bucket = bucket
         self.lengths = (self.seq > 0).sum(1)
         if with_negatives:
-            self.negatives = negatives or UniformNegatives(dataset.train, dataset.n_users, dataset.n_items)
+            self.negatives = negatives or UniformNegatives(dataset.train, dataset.n_users, dataset.n_items,
+                                                           getattr(dataset, "user_map", None))
         else:
             self.negatives = None
 

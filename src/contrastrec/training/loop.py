@@ -41,6 +41,7 @@ from contrastrec.training.batches import (
     SequenceBatches,
     make_negatives,
 )
+from contrastrec.training.distributed import current, init_from_env, shard_batch
 from contrastrec.training.rundir import RunDir, RunDirError
 from contrastrec.training.checkpoint import (
     RunLock,
@@ -57,10 +58,18 @@ class TrainingError(RuntimeError):
 
 def resolve_device(name: str) -> torch.device:
     if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        name = "cuda" if torch.cuda.is_available() else "cpu"
     if name == "cuda" and not torch.cuda.is_available():
         raise TrainingError("device=cuda was asked for but no CUDA device is available (use --device cpu)")
+    if name == "cuda" and current().enabled:
+        return torch.device("cuda", current().local_rank)  # one GPU per rank
     return torch.device(name)
+
+
+def effective_lr(cfg: Config) -> float:
+    """``lr`` scaled to ``batch_size`` by ``lr_scale`` (``lr`` is the rate at ``lr_base_batch``)."""
+    r = cfg.batch_size / cfg.lr_base_batch
+    return cfg.lr * {"none": 1.0, "linear": r, "sqrt": math.sqrt(r)}[cfg.lr_scale]
 
 
 def seed_everything(seed: int) -> None:
@@ -173,6 +182,7 @@ class RunState:
     history: list[dict[str, Any]] = field(default_factory=list)
     train_seconds: float = 0.0
     epochs_run: int = 0
+    loss_first: dict[str, float] = field(default_factory=dict)  # the divergence guard's reference values
 
 
 def _state_dict_cpu(module: torch.nn.Module) -> dict[str, torch.Tensor]:
@@ -196,11 +206,21 @@ class DivergenceGuard:
     more than ``factor`` over its first value (floored at 1). Checked every ``every`` steps and
     at the end of each epoch (reading the loss between checks would synchronise a GPU every step)."""
 
-    def __init__(self, factor: float = 1e4, every: int = 50):
+    def __init__(self, factor: float = 1e4, every: int = 50, first: dict[str, float] | None = None):
         self.factor, self.every = factor, every
-        self.first: dict[str, float] = {}
+        self.first: dict[str, float] = {} if first is None else first  # kept in the resume state
 
     def check(self, terms: dict[str, torch.Tensor], where: str, run: RunDir) -> None:
+        """Raise TrainingError (on every rank when any rank diverges)."""
+        try:
+            self._check(terms, where, run)
+        except TrainingError as e:
+            current().any(True)
+            raise e
+        if current().any(False):
+            raise TrainingError(f"{where}: the loss diverged on another rank; training stopped")
+
+    def _check(self, terms: dict[str, torch.Tensor], where: str, run: RunDir) -> None:
         values = {k: float(v.detach()) for k, v in terms.items()}
         for k, v in values.items():
             self.first.setdefault(k, v)
@@ -219,7 +239,12 @@ class DivergenceGuard:
 
 def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.device, run: RunDir,
                 guard: DivergenceGuard, progress: bool = True) -> dict[str, Any]:
-    """One epoch of optimisation; returns the log record (mean of every loss term, seconds)."""
+    """One epoch of optimisation; returns the log record (mean of every loss term, seconds).
+    Data-parallel: each rank trains on its shard of every global batch, the gradients are
+    averaged over the ranks and the record holds the means over the ranks."""
+    d = current()
+    params = [p for p in model.parameters() if p.requires_grad]
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=model.cfg.amp)
     model.set_phase(phase)
     model.train()
     torch.manual_seed(model.cfg.seed * 1000003 + epoch)  # dropout etc.: repeatable and resumable
@@ -228,7 +253,7 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
     sums: dict[str, torch.Tensor] = {}
     n_batches = 0
     it = batches.epoch(epoch, device)
-    if progress:
+    if progress and d.main:
         from tqdm import tqdm
 
         # a bar is redrawn in place, which only a terminal shows as one line: when stderr is a
@@ -237,20 +262,27 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
                   disable=not sys.stderr.isatty())
     terms: dict[str, torch.Tensor] = {}
     for batch in it:
-        terms = select_terms(model.loss_terms(batch), phase)
+        with autocast:
+            terms = select_terms(model.loss_terms(shard_batch(batch, d.rank, d.world)), phase)
+        terms = {k: v.float() for k, v in terms.items()}
         loss = sum(terms.values())
         terms_and_total = {**terms, "loss": loss}
         if n_batches % guard.every == 0:
             guard.check(terms_and_total, f"epoch {epoch}, batch {n_batches}", run)
         opt.zero_grad(set_to_none=True)
         loss.backward()
+        d.average_gradients(params)
         opt.step()
         n_batches += 1
         for k, v in terms_and_total.items():  # summed on the device, in float64: no host sync per step
             v = v.detach().double()
             sums[k] = sums[k] + v if k in sums else v
-        if progress and n_batches % guard.every == 0:
+        if progress and d.main and n_batches % guard.every == 0:
             it.set_postfix(loss=f"{float(sums['loss']) / n_batches:.4f}")
+    if d.enabled and sums:  # the mean over the ranks' shards (one reduction per epoch)
+        keys = list(sums)
+        red = d.sum(torch.stack([sums[k] for k in keys]).to(d.device())).cpu() / d.world
+        sums = dict(zip(keys, red))
     means = {k: float(v) / max(n_batches, 1) for k, v in sums.items()}
     if means:
         guard.check({k: torch.tensor(v) for k, v in means.items()}, f"epoch {epoch} (mean)", run)
@@ -271,12 +303,19 @@ def select(state: RunState, score: float, epoch: int, patience: int) -> tuple[bo
     return False, state.bad_evals > patience
 
 
+def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEvaluator:
+    """Full ranking of ``phase`` over every item, for all users or a seeded sample of
+    ``eval_users``; in data-parallel runs each rank scores its share of them."""
+    d = current()
+    return FullRankingEvaluator(dataset, phase, ks=cfg.ks, chunk_size=cfg.eval_batch_size,
+                                sample_users=cfg.eval_users, seed=cfg.seed, shard=(d.rank, d.world))
+
+
 def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | None = None) -> dict[str, float]:
     """The single test evaluation, on ``checkpoint`` (the validation-selected one) when given."""
     if checkpoint is not None:
         model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    test_eval = FullRankingEvaluator(dataset, "test", ks=cfg.ks, chunk_size=cfg.eval_batch_size)
-    return evaluate_model(model, dataset, "test", test_eval, cfg.max_len, cfg.eval_graph)
+    return evaluate_model(model, dataset, "test", make_evaluator(dataset, "test", cfg), cfg.max_len, cfg.eval_graph)
 
 
 def _checkpoint(cfg: Config, model, **extra) -> dict[str, Any]:
@@ -323,7 +362,9 @@ def _fit(
     epoch) and the test metrics; the caller closes it. ``evaluate_test=False`` skips the test
     evaluation (hyper-parameter search): results.json then has no ``"test"``.
     """
-    run = RunDir(output)
+    run, d = RunDir(output), current()
+    if not d.main:
+        log = lambda *_: None  # noqa: E731  (rank 0 speaks and writes for the run)
     cfg, state, ckpt = _start(run, cfg, dataset, resume, resume_overrides, log)
     commit = git_commit()  # the code this (stage of the) run trains with, not the one at its end
     if cfg.refit:
@@ -339,7 +380,7 @@ def _fit(
 
     def new_optimizer():
         ps = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.Adam(ps, lr=cfg.lr, weight_decay=cfg.weight_decay) if ps else None
+        return torch.optim.Adam(ps, lr=effective_lr(cfg), weight_decay=cfg.weight_decay) if ps else None
 
     if ckpt is not None:
         if state.epoch > pre and pre > 0:
@@ -350,11 +391,17 @@ def _fit(
             opt.load_state_dict(ckpt["optimizer"])
     else:
         opt = new_optimizer()
-        atomic_write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
-        dataset.save_id_maps(run.id_maps)
-        atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
+        if d.main:
+            atomic_write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            dataset.save_id_maps(run.id_maps)
+            atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
         for note in dataset.notes:
             log(f"note: {note}")
+    if cfg.lr_scale != "none":
+        log(f"lr {cfg.lr:g} at batch {cfg.lr_base_batch} -> {effective_lr(cfg):g} at batch {cfg.batch_size} "
+            f"({cfg.lr_scale} scaling)")
+    if d.enabled:
+        log(f"data parallel: {d.world} processes, global batch {cfg.batch_size}")
 
     if tracker is not None:
         from contrastrec.tracking import flatten
@@ -362,16 +409,22 @@ def _fit(
         tracker.log_params(flatten(cfg.to_dict()))
     metric_name = cfg.metric.lower()
     parse_metric(metric_name)
-    valid_eval = None if cfg.refit else FullRankingEvaluator(dataset, "valid", ks=cfg.ks,
-                                                             chunk_size=cfg.eval_batch_size)
+    valid_eval = None if cfg.refit else make_evaluator(dataset, "valid", cfg)
+    if valid_eval is not None and valid_eval.sampled:
+        log(f"evaluation: a seeded sample of {valid_eval.n_users} of {valid_eval.n_candidates} users "
+            f"(eval_users), each ranked against all {dataset.n_items} items")
     deadline = time.time() + cfg.max_train_seconds if cfg.max_train_seconds > 0 else math.inf
-    guard = DivergenceGuard()
+    guard = DivergenceGuard(first=state.loss_first)
 
     epoch = state.epoch
-    while batches is not None and epoch < total_epochs:
+    def early_stopped() -> bool:  # part of the resume state: a stopped run resumed stays stopped
+        return state.best_epoch >= 0 and state.bad_evals > cfg.patience
+
+    while batches is not None and epoch < total_epochs and not early_stopped():
         phase = phase_for(cfg, epoch)
         if pre and epoch == pre:  # transition: save the pre-trained model, freeze, fresh optimizer
-            save_checkpoint(run.pretrained, _checkpoint(cfg, model))
+            if d.main:
+                save_checkpoint(run.pretrained, _checkpoint(cfg, model))
             apply_freeze(model, cfg.freeze)
             opt = new_optimizer()
         record = train_epoch(model, opt, batches, epoch, phase, device, run, guard, progress)
@@ -387,27 +440,30 @@ def _fit(
             record["valid"] = metrics
             record["eval_seconds"] = round(time.time() - te, 3)
             improved, stop = select(state, metrics[metric_name], epoch, cfg.patience)
-            if improved:
+            if improved and d.main:
                 save_checkpoint(run.best, _checkpoint(cfg, model, epoch=epoch))
             log(f"epoch {epoch:3d} loss {record.get('loss', 0):.4f} valid {metric_name} {metrics[metric_name]:.4f} "
                 f"(best {state.best_score:.4f} @ {state.best_epoch}) {record['seconds']:.1f}s")
         else:
             log(f"epoch {epoch:3d} [{phase}] loss {record.get('loss', 0):.4f} {record['seconds']:.1f}s")
         state.history.append(record)
-        run.append_log(record)
+        if d.main:
+            run.append_log(record)
         if tracker is not None:
             from contrastrec.tracking import epoch_metrics
 
             tracker.log_metrics(epoch_metrics(record), step=epoch)
         epoch += 1
         state.epoch = epoch
-        if time.time() > deadline:
+        if d.any(time.time() > deadline):  # every rank stops with rank 0's clock (or the slowest)
             log(f"max_train_seconds={cfg.max_train_seconds} reached: stopping")
             stop = True
-        save_checkpoint(run.last, _checkpoint(cfg, model, optimizer=opt.state_dict() if opt is not None else {},
-                                              state=state.__dict__))
+        if d.main:
+            save_checkpoint(run.last, _checkpoint(cfg, model, optimizer=opt.state_dict() if opt is not None else {},
+                                                  state=state.__dict__))
         if stop:
             break
+    d.barrier()  # rank 0's checkpoints are on disk before any rank reads them
 
     # ---------------------------------------------------------------- the single test evaluation
     if cfg.refit:  # no selection: the model after the prescribed epochs is the one tested
@@ -415,14 +471,17 @@ def _fit(
             raise TrainingError(f"{run}: the refit stopped at epoch {epoch} of {total_epochs}; resume it "
                                 f"(contrastrec train --resume {run}) to finish before testing")
         state.best_epoch = epoch - 1
-        save_checkpoint(run.best, _checkpoint(cfg, model, epoch=epoch - 1))
+        if d.main:
+            save_checkpoint(run.best, _checkpoint(cfg, model, epoch=epoch - 1))
+    d.barrier()
     if run.best.exists():
         model.load_state_dict(load_checkpoint(run.best)["model"])
     elif batches is not None:
         raise TrainingError("no validation was run, so no checkpoint was selected (check eval_every/epochs)")
     else:  # untrained baseline (popularity): select trivially, still on validation
         state.best_epoch = 0
-        save_checkpoint(run.best, _checkpoint(cfg, model, epoch=0))
+        if d.main:
+            save_checkpoint(run.best, _checkpoint(cfg, model, epoch=0))
     valid_metrics = None if cfg.refit else evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
     test_metrics, eval_seconds = None, 0.0
     if evaluate_test:
@@ -449,8 +508,16 @@ def _fit(
         "device": str(device),
         "commit": commit,
         "machine": f"{platform.machine()} {os.cpu_count()} cpus, torch {torch.__version__}",
+        "processes": d.world,
         "config": cfg.to_dict(),
     }
+    if cfg.schema == "integrated":
+        results["integrated"] = "views"  # the definition of docs/compose.md (issue 13), not the older one
+    if cfg.eval_users:
+        n_valid = valid_eval.n_users if valid_eval is not None else None
+        results["eval_users"] = {"sampled": cfg.eval_users, "valid_users": n_valid,
+                                 "note": "metrics are means over a seeded sample of users; each is ranked "
+                                         "against every item"}
     try:
         from contrastrec.evaluation import embedding_diagnostics
 
@@ -463,7 +530,9 @@ def _fit(
             )
     except Exception as e:  # diagnostics never fail a run
         results["embedding_error"] = f"{type(e).__name__}: {e}"
-    atomic_write_json(run.results, results)
+    if d.main:
+        atomic_write_json(run.results, results)
+    d.barrier()
     return results
 
 
@@ -477,18 +546,22 @@ def fit(cfg: Config, dataset: Dataset, output: str | Path, resume: bool = False,
     Holds an exclusive lock on ``output`` for the whole run (two processes never write one run).
     See :func:`_fit` for the loop itself and the keyword options.
     """
-    run = RunDir(output)
+    run, d = RunDir(output), init_from_env(cfg.device)
+    lock = None
+    if d.main:  # rank 0 owns the folder; the other ranks wait until it is ready
+        try:
+            run.path.mkdir(parents=True, exist_ok=True)
+            lock = RunLock(run.path).acquire()
+        except (RuntimeError, OSError) as e:
+            raise TrainingError(str(e)) from None
     try:
-        run.path.mkdir(parents=True, exist_ok=True)
-        lock = RunLock(run.path).acquire()
-    except (RuntimeError, OSError) as e:
-        raise TrainingError(str(e)) from None
-    try:
-        if not resume and prepare:
+        if d.main and not resume and prepare:
             try:
                 run.prepare_new(overwrite)
             except RunDirError as e:
                 raise TrainingError(str(e)) from None
+        d.barrier()
         return _fit(cfg, dataset, output, resume=resume, progress=progress, log=log, **kwargs)
     finally:
-        lock.release()
+        if lock is not None:
+            lock.release()

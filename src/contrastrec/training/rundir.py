@@ -105,5 +105,12 @@ class RunDir:
         atomic_write_text(self.log, "".join(line + "\n" for line in keep))
 
     def append_log(self, record: dict[str, Any]) -> None:
-        with open(self.log, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        import os
+
+        from contrastrec.training.checkpoint import WriteError
+
+        try:
+            with open(self.log, "a") as f:
+                f.write(json.dumps(record) + "\n")
+        except OSError as e:
+            raise WriteError(e.errno, f"{self.log}: cannot write ({os.strerror(e.errno).lower() if e.errno else e})") from e

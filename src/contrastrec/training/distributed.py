@@ -1,0 +1,125 @@
+"""Data parallelism on ``torch.distributed`` (launched by ``torchrun``; no process pool of our own).
+
+``torchrun --nproc-per-node N -m contrastrec train ...`` (or ``contrastrec train --nproc N``)
+starts N processes that each hold the whole model, the whole data set and, for graph models, the
+whole adjacency (replicated). Per step:
+
+* every rank draws the same *global* batch (the batch generator is seeded by ``(seed, epoch)``)
+  and keeps its own contiguous shard (:func:`shard_batch`): ``batch_size`` is the global batch;
+* each rank computes its shard's loss terms and gradients; the gradients of every parameter (the
+  embedding tables included) are all-reduced and averaged (:meth:`Dist.average_gradients`, one
+  flat buffer per step), so every rank applies the same Adam step and the replicas stay equal;
+* evaluation users are sharded across ranks and the per-user metric sums reduced;
+* only rank 0 writes the run directory (checkpoints, logs, results); stop decisions (early stopping,
+  the time budget) are taken from reduced values, so all ranks stop together; resume reads
+  ``last.pt`` on every rank.
+
+Backends: ``gloo`` on CPU, ``nccl`` on CUDA (each rank uses ``cuda:LOCAL_RANK``).
+What differs from one process with the same global batch: per-shard means are averaged (equal when
+the shards have equal sizes); in-batch contrastive negatives are those of the rank's shard (B/N
+rows, not B); float sums are reduced in another order. See docs/scale.md.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+        """All-reduce (mean) the gradients of ``params`` through one flat buffer; a parameter
+        without a gradient on this rank contributes zeros."""
+        if not self.enabled or not params:
+            return
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        dist.all_reduce(flat, op=dist.ReduceOp.SUM)
+        flat /= self.world
+        off = 0
+        for p, g in zip(params, grads):
+            n = g.numel()
+            p.grad = flat[off : off + n].view_as(p).clone()
+            off += n
+
+    def sum(self, x: torch.Tensor) -> torch.Tensor:
+        """The sum of ``x`` over the ranks (``x`` itself in one process)."""
+        if self.enabled:
+            x = x.clone()
+            dist.all_reduce(x, op=dist.ReduceOp.SUM)
+        return x
+
+    def any(self, flag: bool) -> bool:
+        """True when ``flag`` is True on any rank (so that all ranks take the same decision)."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([1.0 if flag else 0.0], device=self.device())
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+        return bool(t.item() > 0)
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+    def device(self) -> torch.device:
+        if self.enabled and dist.get_backend() == "nccl":
+            return torch.device("cuda", self.local_rank)
+        return torch.device("cpu")
+
+
+_CURRENT = Dist()
+
+
+def current() -> Dist:
+    """The process's data-parallel context (one process: rank 0 of 1)."""
+    return _CURRENT
+
+
+def init_from_env(device: str = "cpu") -> Dist:
+    """Join the process group that ``torchrun`` describes (``WORLD_SIZE``, ``RANK``,
+    ``LOCAL_RANK``, ``MASTER_ADDR``/``MASTER_PORT``); without it, one process."""
+    global _CURRENT
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        _CURRENT = Dist()
+        return _CURRENT
+    if not dist.is_initialized():
+        cuda = device != "cpu" and torch.cuda.is_available()
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        if cuda:
+            torch.cuda.set_device(local)
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
+    _CURRENT = Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    return _CURRENT
+
+
+def shutdown() -> None:
+    global _CURRENT
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    _CURRENT = Dist()
+
+
+def shard_batch(batch: dict[str, torch.Tensor], rank: int, world: int) -> dict[str, torch.Tensor]:
+    """Rank ``rank``'s contiguous shard of a global batch: every tensor whose first dimension is the
+    batch size is split into ``world`` near-equal parts (``torch.tensor_split``)."""
+    if world <= 1:
+        return batch
+    b = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
+    return {k: (torch.tensor_split(v, world)[rank] if isinstance(v, torch.Tensor) and v.dim() > 0
+                and v.shape[0] == b else v) for k, v in batch.items()}
