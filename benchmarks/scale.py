@@ -7,9 +7,10 @@ SASRec; the log-log slope of epoch time against interactions is the growth expon
 
 Data: ``contrastrec synth`` (users = K/10, items = K/50; graph models read the parquet triples,
 SASRec the sequences), generated once into --data-dir. Each (model, size) runs
-``contrastrec train`` in its own process (1 thread, 1 epoch, batch 8192 for graph models with
-``lr_scale=sqrt``, batch 256 for SASRec with ``loss=sampled_softmax``, ``n_negatives=1000``,
-``eval_users=10000``); its results.json gives the epoch and evaluation seconds and the peak RSS of
+``contrastrec train`` in its own process (1 thread, 1 epoch, ``eval_users=10000``; the batch of each
+model is in SETTINGS: LightGCN 100 steps per epoch with ``lr_scale=sqrt``, and as ``lightgcn-b8192``
+with a fixed batch; SimGCL / XSimGCL a fixed batch of 8192; SASRec 256 with ``loss=sampled_softmax``,
+``n_negatives=1000``); its results.json gives the epoch and evaluation seconds and the peak RSS of
 the whole run (``ru_maxrss`` of the training process: loading, training, evaluation).
 """
 from __future__ import annotations
@@ -25,7 +26,11 @@ from pathlib import Path
 
 SIZES = {"0.1M": 100_000, "1M": 1_000_000, "3M": 3_000_000, "10M": 10_000_000}
 SETTINGS = {
-    "lightgcn": ["batch_size=8192", "lr_scale=sqrt", "n_layers=2"],
+    # LightGCN: 100 steps per epoch (batch = interactions / 100, lr scaled by sqrt(B / 2048)); every step
+    # propagates the whole graph once, so with a fixed batch the epoch would cost steps x graph ~ K^2
+    "lightgcn": ["batch_size={k100}", "lr_scale=sqrt", "n_layers=2"],
+    "lightgcn-b8192": ["batch_size=8192", "lr_scale=sqrt", "n_layers=2"],
+    # SimGCL / XSimGCL: in-batch InfoNCE is quadratic in the batch, so the batch stays fixed
     "simgcl": ["batch_size=8192", "lr_scale=sqrt", "n_layers=2", "ssl.warmup_epochs=0"],
     "xsimgcl": ["batch_size=8192", "lr_scale=sqrt", "n_layers=2"],
     "sasrec": ["batch_size=256", "loss=sampled_softmax", "n_negatives=1000", "max_len=50"],
@@ -51,16 +56,18 @@ def run_one(model: str, size: str, data_dir: Path, eval_users: int, timeout: int
     data = data_file(data_dir, size, model == "sasrec")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        cmd = [sys.executable, "-m", "contrastrec", "train", "--model", model, "--dataset", str(data),
+        settings = [x.format(k100=SIZES[size] // 100) for x in SETTINGS[model]]
+        cmd = [sys.executable, "-m", "contrastrec", "train", "--model", model.split("-")[0], "--dataset", str(data),
                "--output", str(out), "--quiet", "--set", "epochs=1", "threads=1", "embedding_dim=64",
-               f"eval_users={eval_users}", "seed=0", *SETTINGS[model]]
+               f"eval_users={eval_users}", "seed=0", *settings]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, "OMP_NUM_THREADS": "1"})
         if proc.returncode != 0:
             return {"model": model, "size": size, "error": proc.stderr.strip().splitlines()[-1:]}
         res = json.loads((out / "results.json").read_text())
         log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    return {"model": model, "size": size, "interactions": SIZES[size], "epoch_seconds": log[0]["seconds"],
+    return {"model": model, "size": size, "interactions": SIZES[size], "batch_size": res["config"]["batch_size"],
+            "epoch_seconds": log[0]["seconds"],
             "valid_eval_seconds": log[0].get("eval_seconds"), "test_eval_seconds": res["eval_seconds"],
             "peak_rss_mb": res["peak_memory_mb"],  # ru_maxrss of the training process (load, train, evaluate)
             "commit": res["commit"], "eval_users": eval_users}
@@ -77,13 +84,13 @@ def exponent(rows: list[dict], model: str) -> float | None:
 
 
 def table(rows: list[dict], models: list[str]) -> str:
-    lines = ["| model | interactions | epoch s | eval s (sampled) | peak RSS MB |", "|---|---|---|---|---|"]
+    lines = ["| model | interactions | batch | epoch s | eval s (sampled) | peak RSS MB |", "|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['model']} | {r['size']} | error: {r['error']} | | |")
             continue
-        lines.append(f"| {r['model']} | {r['size']} | {r['epoch_seconds']:.1f} | {r['test_eval_seconds']:.1f} | "
-                     f"{r['peak_rss_mb']:.0f} |")
+        lines.append(f"| {r['model']} | {r['size']} | {r.get('batch_size', '')} | {r['epoch_seconds']:.1f} | "
+                     f"{r['test_eval_seconds']:.1f} | {r['peak_rss_mb']:.0f} |")
     lines += ["", "| model | growth exponent of epoch time (log-log slope) |", "|---|---|"]
     for m in models:
         e = exponent(rows, m)
