@@ -323,11 +323,35 @@ def stall_section(bench: Path) -> list[str]:
 
 def bench_section(bench: Path) -> list[str]:
     lines = []
-    for p in sorted(bench.glob("*.json")):
+    for p in sorted(q for q in bench.glob("*.json") if q.name != "scale.json"):
         if p.stem.startswith("stall_"):
             continue
         d = json.loads(p.read_text())
         lines += [f"### `{p.stem}`", "", "```json", json.dumps(d, indent=2), "```", ""]
+    return lines
+
+
+def scale_section(bench: Path, plot: Path | None = None) -> list[str]:
+    """Cost growth (benchmarks/scale.py output scale.json): epoch and sampled-evaluation time, peak RSS,
+    and the log-log growth exponent of the epoch time per model; writes the plot when asked."""
+    path = bench / "scale.json"
+    if not path.exists():
+        return []
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("scale_bench", Path(__file__).with_name("scale.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    d = json.loads(path.read_text())
+    rows = d["rows"]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    commits = sorted({r.get("commit", "") for r in rows if "commit" in r})
+    lines = [f"Written by `{d['command']}` (commit {', '.join(commits)}; 1 thread; one epoch and one evaluation of "
+             "a seeded sample of 10,000 users, each ranked against every item; data from `contrastrec synth`, "
+             "users = K/10, items = K/50; see docs/scale.md for the settings).", "", mod.table(rows, models), ""]
+    if plot is not None:
+        mod.plot(rows, models, plot)
+        lines += [f"![epoch time against interactions, log-log]({plot.relative_to(Path('docs')) if plot.is_relative_to('docs') else plot})", ""]
     return lines
 
 
@@ -355,6 +379,9 @@ def main(argv=None) -> int:
     if searches:
         lines += ["### Searches (`contrastrec tune`, validation only; the best trial is the `-tuned` row above)", ""]
         lines += searches
+    scale = scale_section(Path(a.bench), Path("docs/img/scale.png"))
+    if scale:
+        lines += ["## Cost growth with data size (issue 12)", ""] + scale
     lines += ["## Speed", "",
               "Written by `python benchmarks/graph_speed.py --epochs 2 --simgcl-separate --json-out runs/bench/graph_speed.json` "
               "(1 thread, median of 2 epochs, nothing else running) and "

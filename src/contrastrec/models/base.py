@@ -20,6 +20,8 @@ What the trainer calls (and nothing else; the trainer writes no attribute of a m
   repeats an uninterrupted one), then E-steps, schedule changes.
 * ``loss_terms(batch) -> dict[str, Tensor]``: already-weighted scalar terms. Names starting with
   ``ssl`` are self-supervised, ``reg`` is regularisation, the rest are recommendation terms.
+* ``after_step()``: right after each optimizer step (default: nothing; BUIR moves its momentum
+  target towards the online encoder).
 * ``scorer(histories) -> score_fn``: ``score_fn(users: LongTensor[B]) -> FloatTensor[B, n_items]``.
   ``histories`` is a ``LongTensor[n_users, max_len]`` of left-padded item tokens (sequential models)
   or ``None``.
@@ -124,6 +126,11 @@ class Recommender(nn.Module):
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def after_step(self) -> None:
+        """Called by the trainer right after each optimizer step (e.g. an EMA target update);
+        a no-op by default. It must depend only on the model's state (parameters, buffers), so
+        that a resumed run repeats an uninterrupted one."""
 
     def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
         raise NotImplementedError

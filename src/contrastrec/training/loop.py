@@ -273,6 +273,7 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
         loss.backward()
         d.average_gradients(params)
         opt.step()
+        model.after_step()
         n_batches += 1
         for k, v in terms_and_total.items():  # summed on the device, in float64: no host sync per step
             v = v.detach().double()
