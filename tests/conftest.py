@@ -82,3 +82,23 @@ def one_batch(name: str, epoch: int = 0, **over):
     model.set_phase("joint")
     model.on_epoch_start(epoch)
     return model, next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))
+
+
+def fit_and_resume(cfg_for_epochs, ds, tmp_path, epochs: int = 4, stop: int = 2):
+    """Train ``cfg_for_epochs(epochs)`` uninterrupted, and ``cfg_for_epochs(stop)`` then resumed to
+    ``epochs``; returns ``(full_results, resumed_results, full_log, resumed_log)`` (logs without timings)."""
+    import json
+
+    from contrastrec.training.loop import fit
+
+    quiet = dict(progress=False, log=lambda s: None)
+    full = fit(cfg_for_epochs(epochs), ds, tmp_path / "full", **quiet)
+    fit(cfg_for_epochs(stop), ds, tmp_path / "part", **quiet)
+    resumed = fit(cfg_for_epochs(stop), ds, tmp_path / "part", resume=True, resume_overrides={"epochs": epochs},
+                  **quiet)
+
+    def log(run):
+        return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "eval_seconds")}
+                for line in (tmp_path / run / "log.jsonl").read_text().splitlines()]
+
+    return full, resumed, log("full"), log("part")

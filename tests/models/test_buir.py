@@ -2,7 +2,6 @@
 bootstrap loss; the model's loss against a re-computation with the same random graphs; the trainer's
 ``after_step`` hook moves the target; the keys BUIR refuses; it learns; a resumed run (target
 included) equals an uninterrupted one."""
-import json
 
 import pytest
 import torch
@@ -14,7 +13,7 @@ from contrastrec.config import ConfigError, build_config
 from contrastrec.models.buir import bootstrap_loss
 from contrastrec.training.loop import fit
 
-from tests.conftest import make_tiny, one_batch, small_overrides
+from tests.conftest import make_tiny, one_batch, small_overrides, fit_and_resume
 
 
 # ---------------------------------------------------------------------------------- momentum target
@@ -191,9 +190,6 @@ def _small(**over):
     return out
 
 
-def _log(path):
-    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "eval_seconds")}
-            for line in (path / "log.jsonl").read_text().splitlines()]
 
 
 @pytest.mark.parametrize("encoder", ["lightgcn", "mf"])
@@ -204,11 +200,7 @@ def test_buir_learns_and_resumes_exactly(tmp_path, encoder):
         return build_config("buir", None, _small(epochs=epochs, ks=[10], metric="ndcg@10", eval_every=1, lr=5e-3,
                                                   encoder=encoder))
 
-    quiet = dict(progress=False, log=lambda s: None)
-    full = fit(cfg(4), ds, tmp_path / "full", **quiet)
-    fit(cfg(2), ds, tmp_path / "part", **quiet)
-    resumed = fit(cfg(2), ds, tmp_path / "part", resume=True, resume_overrides={"epochs": 4}, **quiet)
-    log = _log(tmp_path / "full")
-    assert _log(tmp_path / "part") == log
+    full, resumed, log, resumed_log = fit_and_resume(cfg, ds, tmp_path)
+    assert resumed_log == log
     assert resumed["test"] == full["test"]
     assert log[-1]["loss"] < log[0]["loss"]

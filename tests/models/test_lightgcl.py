@@ -2,7 +2,6 @@
 (augment/sparse_dropout.py) against dense computations on tiny graphs; the model's loss terms
 against a dense re-computation of the authors' formulas; it learns; a resumed run equals an
 uninterrupted one."""
-import json
 
 import numpy as np
 import pytest
@@ -13,9 +12,9 @@ from contrastrec.augment.svd import SVDView, normalized_interactions, svd_factor
 from contrastrec.config import ConfigError, build_config
 from contrastrec.graph import normalized_adjacency
 from contrastrec.losses import functional as LF
-from contrastrec.training.loop import build_model, fit
+from contrastrec.training.loop import build_model
 
-from tests.conftest import make_tiny, one_batch, small_overrides
+from tests.conftest import make_tiny, one_batch, small_overrides, fit_and_resume
 
 
 def _graph(n_users=12, n_items=9, n=40, seed=0):
@@ -209,9 +208,6 @@ def test_lightgcl_config():
     assert build_config("lightgcl", None, demo_models()["lightgcl"]).model == "lightgcl"  # in `contrastrec demo`
 
 
-def _log(path):
-    return [{k: v for k, v in json.loads(line).items() if k not in ("seconds", "eval_seconds")}
-            for line in (path / "log.jsonl").read_text().splitlines()]
 
 
 def test_lightgcl_learns_and_resumes_exactly(tmp_path):
@@ -222,11 +218,7 @@ def test_lightgcl_learns_and_resumes_exactly(tmp_path):
             "lightgcl", epochs=epochs, ks=[10], metric="ndcg@10", eval_every=1, lr=5e-3,
             **{"lightgcl.dropout": 0.2}))
 
-    quiet = dict(progress=False, log=lambda s: None)
-    full = fit(cfg(4), ds, tmp_path / "full", **quiet)
-    fit(cfg(2), ds, tmp_path / "part", **quiet)
-    resumed = fit(cfg(2), ds, tmp_path / "part", resume=True, resume_overrides={"epochs": 4}, **quiet)
-    log = _log(tmp_path / "full")
-    assert _log(tmp_path / "part") == log
+    full, resumed, log, resumed_log = fit_and_resume(cfg, ds, tmp_path)
+    assert resumed_log == log
     assert resumed["test"] == full["test"]
     assert log[-1]["loss"] < log[0]["loss"] and log[-1]["rec"] < log[0]["rec"]
