@@ -346,7 +346,7 @@ def scale_section(bench: Path, plot: Path | None = None) -> list[str]:
     rows = d["rows"]
     models = list(dict.fromkeys(r["model"] for r in rows))
     commits = sorted({r.get("commit", "") for r in rows if "commit" in r})
-    lines = [f"Written by `{d['command']}` (commit {', '.join(commits)}; 1 thread; one epoch and one evaluation of "
+    lines = ["Written by " + ", then ".join(f"`{c}`" for c in d.get("commands", [d.get("command", "")])) + f" (commit {', '.join(commits)}; 1 thread; one epoch and one evaluation of "
              "a seeded sample of 10,000 users, each ranked against every item; data from `contrastrec synth`, "
              "users = K/10, items = K/50; see docs/scale.md for the settings).", "", mod.table(rows, models), ""]
     if plot is not None:

@@ -130,7 +130,9 @@ def main() -> int:
     p.add_argument("--out", type=Path, required=True)
     p.add_argument("--plot", type=Path)
     args = p.parse_args()
-    rows = json.loads(args.out.read_text())["rows"] if args.out.exists() else []
+    old = json.loads(args.out.read_text()) if args.out.exists() else {}
+    rows = old.get("rows", [])
+    commands = [*old.get("commands", []), "python benchmarks/scale.py " + " ".join(sys.argv[1:])]
     done = {(r["model"], r["size"]) for r in rows if "error" not in r}
     for model in args.models:
         for size in args.sizes:
@@ -140,7 +142,7 @@ def main() -> int:
             rows = [x for x in rows if (x["model"], x["size"]) != (model, size)] + [r]
             print(json.dumps(r), flush=True)
             args.out.parent.mkdir(parents=True, exist_ok=True)
-            args.out.write_text(json.dumps({"command": " ".join(sys.argv), "rows": rows}, indent=1))
+            args.out.write_text(json.dumps({"commands": commands, "rows": rows}, indent=1))
     print(table(rows, args.models))
     if args.plot:
         plot(rows, args.models, args.plot)
