@@ -58,6 +58,9 @@ class AugConfig:
     augment_threshold: int = 4  # CoSeRec: shorter sequences only get insert / substitute
     correlation_top_k: int = 10
     correlation_update_epoch: int = 10  # CoSeRec: switch to embedding-based correlation after this epoch
+    # the operators a view draws from, one per sequence uniformly (CL4SRec family; CoSeRec: the operators
+    # of long sequences): a subset of crop, mask, reorder, substitute, insert; empty = the model's own set
+    ops: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -556,6 +559,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"ssl.warmup_epochs must be >= 0, got {cfg.ssl.warmup_epochs}")
     if cfg.ssl.weight < 0:
         raise ConfigError(f"ssl.weight must be >= 0, got {cfg.ssl.weight}")
+    bad_ops = [o for o in cfg.aug.ops if o not in SEQUENCE_OPS]
+    if bad_ops or len(set(cfg.aug.ops)) != len(cfg.aug.ops):
+        raise ConfigError(f"aug.ops: {cfg.aug.ops} must name distinct operators of {', '.join(SEQUENCE_OPS)}")
     cls = model_class(cfg.model)
     if (cfg.schema == "joint" and cls.reads_ssl(cfg) and cfg.ssl.warmup_epochs > 0
             and cfg.ssl.warmup_epochs >= cfg.epochs):
@@ -572,6 +578,7 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
 
 
 SSL_LOSS_KEYS = ("temperature", "similarity", "tau_plus", "beta", "margin", "gamma")
+SEQUENCE_OPS = ("crop", "mask", "reorder", "substitute", "insert")  # augment.sequence.make_sequence_ops
 
 
 def ssl_loss_keys(loss: str) -> set[str]:

@@ -689,6 +689,33 @@ class CL4SRecAugment(RandomChoice):
 _OPS = ("crop", "mask", "reorder", "substitute", "insert")
 
 
+def make_sequence_ops(names, mask_token: int, aug, correlation=None) -> RandomChoice:
+    """A view drawing one of the operators ``names`` per sequence (uniformly), with the ratios of
+    ``aug`` (an :class:`~contrastrec.config.AugConfig`): config ``aug.ops``. ``correlation`` (an
+    :class:`ItemCorrelation`, or a function returning one, called only when substitute / insert is
+    used) feeds the correlated operators."""
+    factories = {
+        "crop": lambda: Crop(aug.crop_ratio),
+        "mask": lambda: Mask(mask_token, aug.mask_ratio),
+        "reorder": lambda: Reorder(aug.reorder_ratio),
+        "substitute": lambda: Substitute(corr(), aug.substitute_ratio),
+        "insert": lambda: Insert(corr(), aug.insert_ratio),
+    }
+    cache = {}
+
+    def corr():
+        if "c" not in cache:
+            cache["c"] = correlation() if callable(correlation) else correlation
+            if cache["c"] is None:
+                raise ValueError("substitute / insert need an item correlation")
+        return cache["c"]
+
+    bad = [n for n in names if n not in factories]
+    if bad or not names:
+        raise ValueError(f"unknown or no sequence operators {list(names)}; choose from {_OPS}")
+    return RandomChoice([factories[n]() for n in names])
+
+
 class CoSeRecAugment(SequenceTransform):
     """CoSeRec's augmentation (Liu et al. 2021) with its short-sequence rule.
 

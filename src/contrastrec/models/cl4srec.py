@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from contrastrec.augment.sequence import CL4SRecAugment
+from contrastrec.augment.sequence import CL4SRecAugment, ItemCorrelation, make_sequence_ops
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
@@ -32,8 +32,27 @@ class CL4SRec(SequentialModel):
         self.augment = self.make_augment(cfg, dataset)
         self._gen = torch.Generator()
 
+    @classmethod
+    def inert_keys(cls, cfg: Config) -> dict[str, str]:
+        out = super().inert_keys(cfg)
+        ops = cfg.aug.ops or ["crop", "mask", "reorder"]
+        why = f"the views draw from {', '.join(ops)} (set aug.ops to use other operators)"
+        for op, key in (("crop", "crop_ratio"), ("mask", "mask_ratio"), ("reorder", "reorder_ratio"),
+                        ("substitute", "substitute_ratio"), ("insert", "insert_ratio")):
+            if op not in ops:
+                out[f"aug.{key}"] = why
+        if not {"substitute", "insert"} & set(ops):
+            out["aug.correlation_top_k"] = why
+        out["aug.augment_threshold"] = out["aug.correlation_update_epoch"] = "it is read by coserec only"
+        return out
+
     def make_augment(self, cfg: Config, dataset: Dataset):
         a = cfg.aug
+        if a.ops:  # the operators named in the config, e.g. aug.ops=[crop,insert]
+            def correlation():
+                return ItemCorrelation.from_sequences(dataset.train, dataset.n_items, top_k=a.correlation_top_k)
+
+            return make_sequence_ops(a.ops, self.mask_token, a, correlation)
         return CL4SRecAugment(self.mask_token, a.crop_ratio, a.mask_ratio, a.reorder_ratio)
 
     def on_epoch_start(self, epoch: int) -> None:

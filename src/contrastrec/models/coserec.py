@@ -34,6 +34,10 @@ class CoSeRec(CL4SRec):
     DESCRIPTION = ("CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation "
                    "(Liu et al. 2021)")
     DEMO = None
+
+    @classmethod
+    def inert_keys(cls, cfg: Config) -> dict[str, str]:
+        return super(CL4SRec, cls).inert_keys(cfg)  # CoSeRec reads every aug.* key
     DEFAULTS = {**CL4SRec.DEFAULTS, "aug.substitute_ratio": 0.1, "aug.insert_ratio": 0.4, "aug.augment_threshold": 4}
 
     def make_augment(self, cfg: Config, dataset: Dataset):
@@ -43,6 +47,7 @@ class CoSeRec(CL4SRec):
             self.correlation, self.mask_token, augment_threshold=a.augment_threshold,
             crop_ratio=a.crop_ratio, mask_ratio=a.mask_ratio, reorder_ratio=a.reorder_ratio,
             substitute_ratio=a.substitute_ratio, insert_ratio=a.insert_ratio,
+            **({"long_ops": tuple(a.ops)} if a.ops else {}),
         )
 
     def views(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
