@@ -132,6 +132,17 @@ class GraphModel(Recommender):
     def ssl_terms(self, batch, user_emb, item_emb) -> dict[str, torch.Tensor]:
         return {}
 
+    def row_restricted(self) -> bool:
+        """Whether this step takes the row-restricted path (``ROW_RESTRICTED``)."""
+        return self.ROW_RESTRICTED
+
+    def rows_forward(self, rows: torch.Tensor, with_views: bool):
+        """The row-restricted step: ``(rec [R, D], views)`` at the batch's ``rows``; ``views`` is
+        the method's two views at the same rows ``(v1, v2)`` when it computes them in the same
+        propagation (``with_views``: in-batch contrastive negatives, SSL active), else None and
+        :meth:`ssl_terms` is called."""
+        return self.rows_embeddings(rows), None
+
     def view_contrast(self, users: torch.Tensor, items: torch.Tensor, view) -> torch.Tensor:
         """The configured SSL loss between two views of the batch's unique ``users`` and ``items``.
         ``view(k, rows)`` returns view ``k`` (0 or 1) at ``rows`` ``[R, D]`` (node ids, items offset
@@ -202,11 +213,17 @@ class GraphModel(Recommender):
         if self.cfg.schema == "integrated":
             return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        if self.ROW_RESTRICTED and hasattr(self.encoder, "forward_rows"):
-            rows, iu, ip, ineg, _, _ = self.batch_rows(users, pos, neg)
-            out = self.rows_embeddings(rows)
-            u, p, n = out[iu], out[ip], out[ineg]
-            user_emb = item_emb = None
+        row_views = self.ssl_active() and self.cfg.ssl.negatives == "in_batch"
+        if self.row_restricted() and hasattr(self.encoder, "forward_rows"):
+            rows, iu, ip, ineg, ju, ji = self.batch_rows(users, pos, neg, with_unique=row_views)
+            out, views = self.rows_forward(rows, row_views)
+            terms = self.main_terms(batch, out[iu], out[ip], out[ineg])
+            if views is not None:  # the method's two views at the batch's rows: contrast its unique nodes
+                v1, v2 = views
+                terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
+            elif self.ssl_active():
+                terms.update(self.ssl_terms(batch, None, None))
+            return terms
         else:
             user_emb, item_emb = self.embeddings()
             u, p, n = user_emb[users], item_emb[pos], item_emb[neg]

@@ -65,29 +65,20 @@ class SimGCL(GraphModel):
 
     SHARED_PROPAGATION = True
     """Joint steps differentiate one propagation for the clean and both noisy views (see
-    :meth:`_shared_loss_terms`); ``False`` propagates and differentiates each view on its own, as
+    :meth:`rows_forward`); ``False`` propagates and differentiates each view on its own, as
     the authors' code does (same values and gradients; ``benchmarks/graph_speed.py`` times both)."""
 
-    def loss_terms(self, batch):
-        shared = (self.SHARED_PROPAGATION and self.ROW_RESTRICTED and self.cfg.schema != "integrated"
-                  and self.cfg.ssl.negatives == "in_batch" and self.ssl_active())
-        if not shared:
-            return super().loss_terms(batch)
-        return self._shared_loss_terms(batch)
-
-    def _shared_loss_terms(self, batch):
-        """The joint terms from one differentiable propagation: the clean view and the two noisy
-        views differ by gradient-free additive noise, so they are the clean propagation plus the
-        propagated noise (:meth:`LightGCNEncoder.propagate_rows_views`), and the backward of all
-        three costs one propagation's. Same values and gradients as three propagations."""
-        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        rows, iu, ip, ineg, ju, ji = self.batch_rows(users, pos, neg, with_unique=True)
+    def rows_forward(self, rows, with_views):
+        """With the views: one differentiable propagation for the clean and both noisy views (they
+        differ by gradient-free additive noise, so each is the clean propagation plus the propagated
+        noise, :meth:`LightGCNEncoder.propagate_rows_views`): the backward of all three costs one
+        propagation's. Same values and gradients as three propagations."""
+        if not (with_views and self.SHARED_PROPAGATION):
+            return self.rows_embeddings(rows), None
         noise = lambda x: uniform_noise(x, self.eps)  # noqa: E731
         clean, v1, v2 = (torch.stack(layers[1:], 0).mean(0) if len(layers) > 1 else layers[0]
                          for layers in self.encoder.propagate_rows_views(rows, [None, noise, noise]))
-        terms = self.main_terms(batch, clean[iu], clean[ip], clean[ineg])
-        terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
-        return terms
+        return clean, (v1, v2)
 
     def ssl_terms(self, batch, user_emb, item_emb):
         users, items = torch.unique(batch["users"]), torch.unique(batch["pos"])

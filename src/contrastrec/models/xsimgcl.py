@@ -35,6 +35,7 @@ class XSimGCL(GraphModel):
     def __init__(self, cfg: Config, dataset):
         super().__init__(cfg, dataset)
         self.eps, self.layer_cl = self.params.eps, self.params.layer_cl
+        self._cl: torch.Tensor | None = None  # layer l* of the last training pass (explicit negatives)
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
@@ -53,34 +54,28 @@ class XSimGCL(GraphModel):
         final = torch.stack(layers[1:], 0).mean(0)
         return final, layers[self.layer_cl]
 
-    def embeddings(self):
-        return self.encoder.split(self._pass()[0])
-
     def integrated_views(self):
         final, cl = self._pass()
         return self.encoder.split(final), self.encoder.split(cl)
 
-    def loss_terms(self, batch):
-        if self.cfg.schema == "integrated":
-            return self.integrated_terms(batch)
-        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        if self.ROW_RESTRICTED and self.cfg.ssl.negatives == "in_batch":
-            return self._rows_loss_terms(users, pos, neg, batch)
-        final, cl = self._pass()
-        user_emb, item_emb = self.encoder.split(final)
-        terms = self.main_terms(batch, user_emb[users], item_emb[pos], item_emb[neg])
-        if self.ssl_active():
-            uu, ii = torch.unique(users), torch.unique(pos)
-            cu, ci = self.encoder.split(cl)
-            terms["ssl"] = self.cfg.ssl.weight * self.node_contrast(uu, ii, user_emb, item_emb, cu, ci)
-        return terms
-
-    def _rows_loss_terms(self, users, pos, neg, batch):
-        """Same terms as the full pass, propagating the last layer at the batch's rows only."""
-        rows, iu, ip, ineg, ju, ji = self.batch_rows(users, pos, neg, with_unique=True)
+    def rows_forward(self, rows, with_views):
+        """One perturbed pass at the batch's rows: the rec branch is its layer mean; the views are
+        that mean and layer l* (the recommendation pass itself is noisy in training)."""
         layers = self.encoder.propagate_rows(rows, perturb=self._noise())
-        final, cl = torch.stack(layers[1:], 0).mean(0), layers[self.layer_cl]
-        terms = self.main_terms(batch, final[iu], final[ip], final[ineg])
-        if self.ssl_active():
-            terms["ssl"] = self.cfg.ssl.weight * (self.ssl(final[ju], cl[ju]) + self.ssl(final[ji], cl[ji]))
-        return terms
+        final = torch.stack(layers[1:], 0).mean(0)
+        return final, ((final, layers[self.layer_cl]) if with_views else None)
+
+    def row_restricted(self) -> bool:
+        # explicit negatives draw from whole tables: the full pass, whose layer l* is kept for the views
+        return self.cfg.ssl.negatives == "in_batch"
+
+    def embeddings(self):
+        final, cl = self._pass()
+        self._cl = cl if self.training else None  # the same perturbed pass serves both tasks
+        return self.encoder.split(final)
+
+    def ssl_terms(self, batch, user_emb, item_emb):
+        """Explicit negatives: the views are the full pass's layer mean and layer l* (whole tables)."""
+        cu, ci = self.encoder.split(self._cl)
+        uu, ii = torch.unique(batch["users"]), torch.unique(batch["pos"])
+        return {"ssl": self.cfg.ssl.weight * self.node_contrast(uu, ii, user_emb, item_emb, cu, ci)}
