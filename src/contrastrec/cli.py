@@ -76,14 +76,13 @@ def _train(args) -> int:
         from contrastrec.config import resume_config
         from contrastrec.training.checkpoint import load_checkpoint
 
-        from contrastrec.serving.run import config_of
+        from contrastrec.training.checkpoint import config_of
 
         last = Path(args.resume) / "last.pt"
         ck = load_checkpoint(last)
         cfg = resume_config(config_of(ck, last), overrides)
         main = init_from_env(cfg.device).main
         ds = dataset_for(cfg, id_maps=Path(args.resume) / "id_maps.json")
-        _check_weights(cfg, ds, ck, last)  # before training: a one-line error, not a torch traceback
         with _tracker(args if main else None, args.resume) as tracker:
             res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker,
                       resume_overrides=overrides)
@@ -105,21 +104,6 @@ def _train(args) -> int:
     if main:
         _print_summary(res, args.output)
     return 0
-
-
-def _check_weights(cfg, ds, ck: dict, path: Path) -> None:
-    """A one-line CheckpointError naming ``path`` when its weights do not fit the model that
-    ``cfg`` builds on ``ds`` (checked on a throwaway CPU model, before any training)."""
-    import torch
-
-    from contrastrec.serving.run import load_weights
-    from contrastrec.training.loop import build_model
-
-    state = torch.random.get_rng_state()  # building draws initial weights: leave the seed's stream alone
-    try:
-        load_weights(build_model(cfg, ds), ck.get("model"), path)
-    finally:
-        torch.random.set_rng_state(state)
 
 
 def _print_summary(res: dict, run_dir) -> None:
@@ -215,7 +199,7 @@ def cmd_evaluate(args) -> int:
     from contrastrec.training.checkpoint import load_checkpoint
     from contrastrec.training.loop import build_model, evaluate_model, make_evaluator
 
-    from contrastrec.serving.run import config_of, load_weights
+    from contrastrec.training.checkpoint import config_of, load_weights
 
     run = Path(args.run)
     ck = load_checkpoint(run / "best.pt")

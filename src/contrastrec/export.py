@@ -89,7 +89,7 @@ def load_encoder(path: str | Path) -> HistoryEncoder:
     from contrastrec.encoders import make_sequence_encoder
     from contrastrec.training.checkpoint import load_checkpoint
 
-    from contrastrec.serving.run import config_of, load_weights
+    from contrastrec.training.checkpoint import config_of, load_weights
     from contrastrec.training.checkpoint import CheckpointError
 
     p = Path(path)

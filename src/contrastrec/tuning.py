@@ -135,7 +135,7 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     """Run the search; returns ``{"best_trial", "params", "valid", "test", "output"}``."""
     optuna = _require_optuna()
     from contrastrec.data import dataset_for
-    from contrastrec.training.checkpoint import atomic_write_json, load_checkpoint
+    from contrastrec.training.checkpoint import atomic_write_json
     from contrastrec.training.loop import TrainingError, build_model, fit, test_once
 
     base = {**(overrides or {}), "dataset": str(dataset)}
@@ -176,11 +176,8 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     shutil.copytree(out / "trials" / f"{best.number:03d}", best_dir)
 
     # the single test evaluation, on the validation-selected trial's best checkpoint
-    ck = load_checkpoint(best_dir / "best.pt")
     cfg = build_config(model, None, {**base, **best.params})
-    net = build_model(cfg, ds)
-    net.load_state_dict(ck["model"])
-    test = test_once(net, ds, cfg)
+    test = test_once(build_model(cfg, ds), ds, cfg, checkpoint=best_dir / "best.pt")
     results = json.loads((best_dir / "results.json").read_text())
     results["test"] = test
     results["tuning"] = {"trial": best.number, "params": best.params, "metric": metric, "value": best.value,

@@ -82,8 +82,11 @@ class Recommender(nn.Module):
 
     @classmethod
     def sections(cls, cfg: Config) -> tuple[str, ...]:
-        """The shared sections read under ``cfg`` (``SECTIONS`` by default)."""
-        return cls.SECTIONS
+        """The shared sections read under ``cfg``: ``SECTIONS``, plus ``ssl`` for a model with a
+        contrastive term (``HAS_SSL``) or a trained model under ``schema=integrated``, whose one
+        loss is the configured contrastive loss."""
+        ssl = cls.HAS_SSL or (cfg.schema == "integrated" and cls.task != "none")
+        return tuple(dict.fromkeys(cls.SECTIONS + (("ssl",) if ssl else ())))
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
@@ -120,9 +123,6 @@ class Recommender(nn.Module):
         ssl = getattr(self, "ssl", None)
         if ssl is not None and hasattr(ssl, "reseed"):
             ssl.reseed(self.cfg.seed * 31 + epoch)
-        gen = getattr(self, "_neg_gen", None)  # sequential sampled softmax: shared negatives
-        if gen is not None:
-            gen.manual_seed(self.cfg.seed * 131 + epoch)
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

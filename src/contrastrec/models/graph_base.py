@@ -73,10 +73,6 @@ class GraphModel(Recommender):
                               f"(got encoder={cfg.encoder})")
 
     @classmethod
-    def sections(cls, cfg: Config) -> tuple[str, ...]:
-        return ("ssl",) if cls.HAS_SSL or cfg.schema == "integrated" else ()
-
-    @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
         out = {k: "graph models have no sequence encoder" for k in ("max_len", "n_heads", "attn_dropout", "dropout")}
         out["ssl.false_negatives"] = ("graph models contrast each unique user / item of the batch with itself; "
@@ -193,41 +189,33 @@ class GraphModel(Recommender):
             terms["reg"] = self.reg_loss(users, pos, batch["neg"])
         return terms
 
-    def batch_rows(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, with_unique: bool = False):
-        """The node rows a step reads (users, items offset by ``n_users``), deduplicated, and where
-        each batch entry sits in them: ``(rows [R], iu [B], ip [B], ineg [*neg.shape], iuu, iii)``;
-        ``iuu`` / ``iii`` index the batch's unique users / positive items (``with_unique``; else None)."""
+    def batch_rows(self, users: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor):
+        """The node rows a step reads (users, items offset by ``n_users``), deduplicated and sorted,
+        and where each batch entry sits in them: ``(rows [R], iu [B], ip [B], ineg [*neg.shape])``."""
         b, nb = users.shape[0], neg.numel()
-        parts = [users, pos + self.n_users, neg.reshape(-1) + self.n_users]
-        if with_unique:
-            parts += [torch.unique(users), torch.unique(pos) + self.n_users]
-        rows, inv = torch.unique(torch.cat(parts), return_inverse=True)
-        iu, ip, ineg = inv[:b], inv[b : 2 * b], inv[2 * b : 2 * b + nb].view(neg.shape)
-        if not with_unique:
-            return rows, iu, ip, ineg, None, None
-        n_uu = parts[3].shape[0]
-        return rows, iu, ip, ineg, inv[2 * b + nb : 2 * b + nb + n_uu], inv[2 * b + nb + n_uu :]
+        rows, inv = torch.unique(torch.cat([users, pos + self.n_users, neg.reshape(-1) + self.n_users]),
+                                 return_inverse=True)
+        return rows, inv[:b], inv[b : 2 * b], inv[2 * b : 2 * b + nb].view(neg.shape)
 
     # ------------------------------------------------------------------ contract
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cfg.schema == "integrated":
             return self.integrated_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        row_views = self.ssl_active() and self.cfg.ssl.negatives == "in_batch"
         if self.row_restricted() and hasattr(self.encoder, "forward_rows"):
-            rows, iu, ip, ineg, ju, ji = self.batch_rows(users, pos, neg, with_unique=row_views)
-            out, views = self.rows_forward(rows, row_views)
+            rows, iu, ip, ineg = self.batch_rows(users, pos, neg)
+            out, views = self.rows_forward(rows, self.ssl_active() and self.cfg.ssl.negatives == "in_batch")
             terms = self.main_terms(batch, out[iu], out[ip], out[ineg])
             if views is not None:  # the method's two views at the batch's rows: contrast its unique nodes
-                v1, v2 = views
+                v1, v2 = views  # rows are sorted and hold every user and positive item of the batch
+                ju = torch.searchsorted(rows, torch.unique(users))
+                ji = torch.searchsorted(rows, torch.unique(pos) + self.n_users)
                 terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
             elif self.ssl_active():
                 terms.update(self.ssl_terms(batch, None, None))
             return terms
-        else:
-            user_emb, item_emb = self.embeddings()
-            u, p, n = user_emb[users], item_emb[pos], item_emb[neg]
-        terms = self.main_terms(batch, u, p, n)
+        user_emb, item_emb = self.embeddings()
+        terms = self.main_terms(batch, user_emb[users], item_emb[pos], item_emb[neg])
         if self.ssl_active():
             terms.update(self.ssl_terms(batch, user_emb, item_emb))
         return terms

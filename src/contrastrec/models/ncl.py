@@ -110,7 +110,6 @@ class NCL(GraphModel):
         InfoNCE every other prototype is a negative (a softmax over all prototypes)."""
         cent, assign = proto
         a = assign[idx]
-        same = same_label_mask(a, include_diagonal=True)
         if self.cfg.ssl.loss == "infonce":
             return self.ssl(x, cent[a], pool=cent, anchor_ids=a, negatives="all")
-        return self.ssl(x, cent[a], positive_mask=same, negatives="in_batch")
+        return self.ssl(x, cent[a], positive_mask=same_label_mask(a, include_diagonal=True), negatives="in_batch")

@@ -57,10 +57,6 @@ class SequentialModel(Recommender):
         self._neg_gen = torch.Generator()
 
     @classmethod
-    def sections(cls, cfg: Config) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(cls.SECTIONS + (("ssl",) if cls.HAS_SSL or cfg.schema == "integrated" else ())))
-
-    @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
         out = {"eval_graph": "sequential models read the validation item in their input history already",
                "reg_weight": "sequential models have no L2 term (use weight_decay)"}
@@ -118,6 +114,10 @@ class SequentialModel(Recommender):
         return {}
 
     # ------------------------------------------------------------------ contract
+    def on_epoch_start(self, epoch: int) -> None:
+        super().on_epoch_start(epoch)
+        self._neg_gen.manual_seed(self.cfg.seed * 131 + epoch)  # sampled softmax: the epoch's shared negatives
+
     def wants_negatives(self) -> bool:
         return self.loss_name == "bce"  # sampled_softmax draws its shared negatives itself
 

@@ -239,3 +239,46 @@ def _alive(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _shape(t: Any) -> str:
+    return "[" + ", ".join(str(n) for n in getattr(t, "shape", ())) + "]"
+
+
+def load_weights(module: torch.nn.Module, state: Any, path: str | Path, what: str = "model") -> None:
+    """``module.load_state_dict(state)``, or a one-line :class:`CheckpointError` naming ``path``
+    when the weights do not fit the module its config builds (missing, unexpected or resized
+    tensors: a checkpoint edited, or saved by other code, or its config changed)."""
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: no {what} weights (holds no '{what}' state dict)")
+    want = module.state_dict()
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    resized = [k for k in want if k in state and tuple(getattr(state[k], "shape", ())) != tuple(want[k].shape)]
+    problems = []
+    if resized:
+        k = resized[0]
+        more = f" and {len(resized) - 1} more" if len(resized) > 1 else ""
+        problems.append(f"{k} is {_shape(state[k])} in the file but {_shape(want[k])} in the model{more}")
+    if missing:
+        problems.append(f"{len(missing)} tensor(s) missing (e.g. {missing[0]})")
+    if unexpected:
+        problems.append(f"{len(unexpected)} unexpected tensor(s) (e.g. {unexpected[0]})")
+    if problems:
+        raise CheckpointError(f"{path}: the {what} weights do not fit the {type(module).__name__} that its "
+                              f"config builds: {'; '.join(problems)}")
+    try:
+        module.load_state_dict(state)
+    except (RuntimeError, TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: cannot load the {what} weights ({' '.join(str(e).split())[:200]})") from None
+
+
+def config_of(ck: dict[str, Any], path: str | Path):
+    """The config saved in checkpoint ``ck`` (read from ``path``); one that this version cannot
+    read is a one-line :class:`CheckpointError` naming the file."""
+    from contrastrec.config import ConfigError, config_from_dict
+
+    try:
+        return config_from_dict(ck["config"])
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: its saved config is not valid here ({e})") from None

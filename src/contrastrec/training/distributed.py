@@ -54,7 +54,7 @@ class Dist:
         off = 0
         for p, g in zip(params, grads):
             n = g.numel()
-            p.grad = flat[off : off + n].view_as(p).clone()
+            p.grad = flat[off : off + n].view_as(p)  # views of the one reduced buffer, no copy
             off += n
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 import yaml
 
-from contrastrec.config import Config, config_from_dict, model_class, resume_config
+from contrastrec.config import Config, model_class, resume_config
 from contrastrec.data.dataset import Dataset
 from contrastrec.data.sequences import padded_histories
 from contrastrec.evaluation import FullRankingEvaluator
@@ -47,7 +47,9 @@ from contrastrec.training.checkpoint import (
     RunLock,
     atomic_write_json,
     atomic_write_text,
+    config_of,
     load_checkpoint,
+    load_weights,
     save_checkpoint,
 )
 
@@ -294,14 +296,19 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
     return record
 
 
-def select(state: RunState, score: float, epoch: int, patience: int) -> tuple[bool, bool]:
-    """Model selection on a validation ``score``: ``(improved, stop)``; early stopping after more
-    than ``patience`` evaluations without improvement."""
+def select(state: RunState, score: float, epoch: int) -> bool:
+    """Model selection on a validation ``score``: whether it improved on the best so far."""
     if score > state.best_score:
         state.best_score, state.best_epoch, state.bad_evals = score, epoch, 0
-        return True, False
+        return True
     state.bad_evals += 1
-    return False, state.bad_evals > patience
+    return False
+
+
+def stopped_early(state: RunState, patience: int) -> bool:
+    """Early stopping: more than ``patience`` evaluations without improvement since the selected
+    epoch. Part of the resume state, so a stopped run that is resumed stays stopped."""
+    return state.best_epoch >= 0 and state.bad_evals > patience
 
 
 def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEvaluator:
@@ -330,7 +337,7 @@ def _start(run: RunDir, cfg: Config, dataset: Dataset, resume: bool, resume_over
     if not run.last.exists():
         raise TrainingError(f"{run}: nothing to resume (no {RunDir.LAST})")
     ckpt = load_checkpoint(run.last)
-    cfg = config_from_dict(ckpt["config"])
+    cfg = config_of(ckpt, run.last)
     if resume_overrides:
         cfg = resume_config(cfg, resume_overrides)
         log(f"resume overrides: {resume_overrides}")
@@ -386,7 +393,7 @@ def _fit(
     if ckpt is not None:
         if state.epoch > pre and pre > 0:
             apply_freeze(model, cfg.freeze)
-        model.load_state_dict(ckpt["model"])
+        load_weights(model, ckpt.get("model"), run.last)  # a one-line error before any training
         opt = new_optimizer()
         if opt is not None and ckpt.get("optimizer"):
             opt.load_state_dict(ckpt["optimizer"])
@@ -418,10 +425,7 @@ def _fit(
     guard = DivergenceGuard(first=state.loss_first)
 
     epoch = state.epoch
-    def early_stopped() -> bool:  # part of the resume state: a stopped run resumed stays stopped
-        return state.best_epoch >= 0 and state.bad_evals > cfg.patience
-
-    while batches is not None and epoch < total_epochs and not early_stopped():
+    while batches is not None and epoch < total_epochs and not stopped_early(state, cfg.patience):
         phase = phase_for(cfg, epoch)
         if pre and epoch == pre:  # transition: save the pre-trained model, freeze, fresh optimizer
             if d.main:
@@ -432,7 +436,6 @@ def _fit(
         state.train_seconds += record["seconds"]
         state.epochs_run += 1
 
-        stop = False
         evaluate_now = not cfg.refit and phase != "pretrain" and (
             (epoch - pre + 1) % cfg.eval_every == 0 or epoch == total_epochs - 1)
         if evaluate_now:
@@ -440,8 +443,7 @@ def _fit(
             metrics = evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
             record["valid"] = metrics
             record["eval_seconds"] = round(time.time() - te, 3)
-            improved, stop = select(state, metrics[metric_name], epoch, cfg.patience)
-            if improved and d.main:
+            if select(state, metrics[metric_name], epoch) and d.main:
                 save_checkpoint(run.best, _checkpoint(cfg, model, epoch=epoch))
             log(f"epoch {epoch:3d} loss {record.get('loss', 0):.4f} valid {metric_name} {metrics[metric_name]:.4f} "
                 f"(best {state.best_score:.4f} @ {state.best_epoch}) {record['seconds']:.1f}s")
@@ -456,13 +458,13 @@ def _fit(
             tracker.log_metrics(epoch_metrics(record), step=epoch)
         epoch += 1
         state.epoch = epoch
-        if d.any(time.time() > deadline):  # every rank stops with rank 0's clock (or the slowest)
+        out_of_time = d.any(time.time() > deadline)  # every rank stops with the slowest rank's clock
+        if out_of_time:
             log(f"max_train_seconds={cfg.max_train_seconds} reached: stopping")
-            stop = True
         if d.main:
             save_checkpoint(run.last, _checkpoint(cfg, model, optimizer=opt.state_dict() if opt is not None else {},
                                                   state=state.__dict__))
-        if stop:
+        if out_of_time:
             break
     d.barrier()  # rank 0's checkpoints are on disk before any rank reads them
 
