@@ -45,3 +45,37 @@ def test_pairwise_batches_repeatable():
     a2 = [x["neg"] for x in b.epoch(3, torch.device("cpu"))]
     assert all(torch.equal(x, y) for x, y in zip(a1, a2))
     assert sum(len(x["users"]) for x in b.epoch(0, torch.device("cpu"))) == len(ds.train)
+
+
+def _same_batches(a, b):
+    a, b = list(a), list(b)
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        assert x.keys() == y.keys()
+        for k in x:
+            assert x[k].dtype == y[k].dtype and torch.equal(x[k], y[k]), k
+
+
+def test_resident_pairwise_batches_equal_the_host_path():
+    """The device-resident path (data sent once, one transfer per epoch) yields the same batches;
+    also with per-step (model-independent here: popularity) negatives and their log Q."""
+    from contrastrec.config import build_config
+    from contrastrec.training.batches import make_negatives
+
+    ds, cpu = make_tiny(), torch.device("cpu")
+    for sampler in ("uniform", "popularity"):
+        cfg = build_config("lightgcn", None, {"neg_sampler": sampler, "loss": "sampled_softmax", "n_negatives": 3})
+        host = PairwiseBatches(ds, 32, 3, seed=1, negatives=make_negatives(cfg, ds), resident=False)
+        dev = PairwiseBatches(ds, 32, 3, seed=1, negatives=make_negatives(cfg, ds), resident=True)
+        for epoch in (0, 2):
+            _same_batches(host.epoch(epoch, cpu), dev.epoch(epoch, cpu))
+        assert ("log_q_neg" in next(iter(dev.epoch(0, cpu)))) == (sampler == "popularity")
+
+
+def test_resident_sequence_batches_equal_the_host_path():
+    ds, cpu = make_tiny(), torch.device("cpu")
+    for neg in (False, True):
+        for bucket in (False, True):
+            host = SequenceBatches(ds, 16, 5, seed=0, with_negatives=neg, bucket=bucket, resident=False)
+            dev = SequenceBatches(ds, 16, 5, seed=0, with_negatives=neg, bucket=bucket, resident=True)
+            _same_batches(host.epoch(1, cpu), dev.epoch(1, cpu))
