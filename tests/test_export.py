@@ -53,3 +53,26 @@ def test_sequential_export_npy_and_encoder(tmp_path):
 def test_export_missing_run(tmp_path, capsys):
     assert main(["export", "--run", str(tmp_path), "--output", str(tmp_path / "x")]) == 2
     assert "not a run directory" in capsys.readouterr().err
+
+
+def test_bert4rec_export_and_history_vectors_score_like_the_model(tmp_path):
+    """BERT4Rec's user vector is its output layer at an appended mask plus a bias column: the
+    export writes no encoder.pt (it would hold only the encoder) and says so; the tables and
+    ``encoder_of(run)`` (what the service encodes new histories with) reproduce the model's scores."""
+    from contrastrec.export import encoder_of, save_encoder
+
+    run_dir = trained_run("bert4rec")
+    assert main(["export", "--run", str(run_dir), "--output", str(tmp_path / "ex"), "--format", "npy"]) == 0
+    ex = read_export(tmp_path / "ex")
+    assert not (tmp_path / "ex" / "encoder.pt").exists() and "No encoder.pt" in ex.metadata["users"]
+    run = load_run(run_dir)
+    hist = padded_histories(run.dataset.history("test"), run.dataset.n_users, run.cfg.max_len)
+    with torch.no_grad():
+        scores = run.model.scorer(hist)(torch.arange(run.dataset.n_users)).numpy()
+    np.testing.assert_allclose(ex.users @ ex.items.T, scores, rtol=1e-4, atol=1e-4)
+    split = run.dataset.history("test")
+    raws = [run.dataset.item_map.raws(split.items[split.users == u]) for u in range(3)]
+    vectors = encoder_of(run)(raws)
+    np.testing.assert_allclose(vectors @ ex.items.T, scores[:3], rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="bert4rec: its user vector is not the bare encoder"):
+        save_encoder(run, tmp_path / "encoder.pt")

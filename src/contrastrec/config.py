@@ -44,6 +44,10 @@ class SSLConfig:
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
     warmup_epochs: int = 0  # schema=joint: epochs on the main loss alone before the SSL terms start
     gamma: float = 1.0  # align_uniform: weight of the uniformity term
+    # graph models: the nodes contrasted per step: "unique" (the batch's unique users and positive items),
+    # "batch" (every row's user and positive item, duplicates kept) or "batch_negatives" (also every sampled
+    # negative item: SSLRec's SGL); one loss term per set (mean over its rows), the terms summed
+    anchors: str = "unique"
 
 
 @dataclass
@@ -109,11 +113,14 @@ class Config:
     attn_dropout: float = 0.5
     max_len: int = 50
     reg_weight: float = 1e-4
+    # lightgcn encoder: the output combines the layers by their "mean" (LightGCN) or "sum" (SSLRec's models)
+    layer_aggregate: str = "mean"
     # main loss
     loss: str = ""  # "" = the model's default; bpr | bce | ce | sampled_softmax | softmax (graph: in-batch)
     rec_temperature: float = 0.2  # loss=softmax: temperature of the in-batch cosine softmax
     n_negatives: int = 1  # sampled negatives for bpr / bce / sampled_softmax
-    neg_sampler: str = "uniform"  # main-loss negatives: uniform | popularity | hard
+    neg_sampler: str = "uniform"  # main-loss negatives: uniform | popularity | hard | mixgcf (graph models: synthetic
+    # negatives mixed from n_negatives uniform candidates and the positive, Huang et al. KDD 2021)
     neg_alpha: float = 1.0  # popularity exponent (popularity^alpha)
     neg_hard_skip_top: int = 10  # hard: skip these top-ranked non-positives (likely false negatives)
     neg_hard_band: int = 200  # hard: sample from the next `band` ranks
@@ -176,12 +183,14 @@ CHOICES: dict[str, tuple[str, ...]] = _Choices({
     "schema": ("joint", "pretrain_finetune", "integrated"),
     "eval_graph": ("train", "history"),
     "lr_scale": ("none", "linear", "sqrt"),
-    "neg_sampler": ("uniform", "popularity", "hard"),
+    "neg_sampler": ("uniform", "popularity", "hard", "mixgcf"),
     "freeze": ("none", "embeddings", "all_but_last"),
     "ssl.similarity": ("cosine", "dot"),
     "ssl.negatives": ("in_batch", "all", "uniform", "popularity", "hard"),
     "ssl.head": ("none", "linear", "mlp"),
     "ssl.false_negatives": ("none", "same_target", "same_cluster", "same_user"),
+    "ssl.anchors": ("unique", "batch", "batch_negatives"),
+    "layer_aggregate": ("mean", "sum"),
 })
 
 # Before each model had its own section, model keys lived in shared sections; a saved config or
@@ -548,6 +557,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"metric: {e}") from None
     if k not in cfg.ks:
         cfg.ks = sorted(set(cfg.ks) | {k})
+    if cfg.neg_sampler == "mixgcf" and model_class(cfg.model).task != "pairwise":  # graph models check the rest
+        raise ConfigError(f"neg_sampler=mixgcf does not apply to model {cfg.model}: it mixes the layer embeddings "
+                          "of a graph encoder (graph models only)")
     if cfg.neg_sampler != "uniform" and (cfg.loss or cls_default_loss(cfg)) == "ce":
         raise ConfigError(f"neg_sampler={cfg.neg_sampler} draws sampled negatives, but loss=ce ranks against all "
                           "items and uses none; use loss=bce or loss=sampled_softmax")
@@ -559,6 +571,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"ssl.warmup_epochs must be >= 0, got {cfg.ssl.warmup_epochs}")
     if cfg.ssl.weight < 0:
         raise ConfigError(f"ssl.weight must be >= 0, got {cfg.ssl.weight}")
+    if cfg.layer_aggregate != "mean" and cfg.neg_sampler == "mixgcf":
+        raise ConfigError(f"layer_aggregate={cfg.layer_aggregate} with neg_sampler=mixgcf: MixGCF mixes and pools "
+                          "the layer mean (use layer_aggregate=mean)")
     bad_ops = [o for o in cfg.aug.ops if o not in SEQUENCE_OPS]
     if bad_ops or len(set(cfg.aug.ops)) != len(cfg.aug.ops):
         raise ConfigError(f"aug.ops: {cfg.aug.ops} must name distinct operators of {', '.join(SEQUENCE_OPS)}")
@@ -612,6 +627,13 @@ def inert_keys(cfg: Config) -> dict[str, str]:
             out["ssl.head_batch_norm"] = "ssl.head=none has no layer to normalise"
         if cfg.schema != "joint":
             out["ssl.warmup_epochs"] = f"the warm-up is a schema=joint schedule (schema={cfg.schema})"
+        if not getattr(cls, "SSL_ANCHORS", ()):
+            from contrastrec.models.registry import registered
+
+            readers = sorted(n for n, c in registered().items() if getattr(c, "SSL_ANCHORS", ()))
+            out["ssl.anchors"] = f"its contrastive anchors are fixed (the models that read it: {', '.join(readers)})"
+        elif cfg.schema == "integrated":
+            out["ssl.anchors"] = "schema=integrated contrasts each interaction of the batch across the two views"
     if "aug" not in cls.sections(cfg):
         out["aug.*"] = "it draws no sequence augmentation"
     if cfg.schema != "pretrain_finetune":
@@ -628,8 +650,29 @@ def inert_keys(cfg: Config) -> dict[str, str]:
     if cfg.neg_sampler != "hard":
         for k in ("neg_hard_skip_top", "neg_hard_band", "neg_hard_ratio", "neg_hard_refresh_every"):
             out[k] = "it is read by neg_sampler=hard only"
+    reason = layer_aggregate_inert(cfg)
+    if reason:
+        out["layer_aggregate"] = reason
     out.update(cls.inert_keys(cfg))
     return out
+
+
+def layer_aggregate_inert(cfg: Config) -> str:
+    """Why ``layer_aggregate`` does nothing under ``cfg`` ("" when it acts): it acts for the models
+    that declare ``LAYER_AGGREGATE = True`` (their outputs are the lightgcn encoder's layer
+    combination) when they use the lightgcn encoder."""
+    cls = model_class(cfg.model)
+    encoder = cfg.encoder or cls.DEFAULTS.get("encoder", "lightgcn" if getattr(cls, "uses_graph", False) else "")
+    if getattr(cls, "LAYER_AGGREGATE", False) and encoder == "lightgcn":
+        return ""
+    if cfg.params is not None and "aggregate" in {f.name for f in dataclasses.fields(cfg.params)}:
+        return f"{cfg.model}.aggregate sets its layer aggregation"
+    if encoder != "lightgcn":
+        return f"it combines the layers of the lightgcn encoder (encoder={encoder or 'none'})"
+    from contrastrec.models.registry import registered
+
+    readers = sorted(n for n, c in registered().items() if getattr(c, "LAYER_AGGREGATE", False))
+    return f"it is read by the models whose output is the lightgcn encoder's layer combination ({', '.join(readers)})"
 
 
 def cls_default_loss(cfg: Config) -> str:

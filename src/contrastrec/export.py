@@ -31,11 +31,18 @@ FORMATS = ("parquet", "npy")
 
 
 class HistoryEncoder:
-    """Encode histories of raw item ids with a sequence encoder: ``enc([["a", "b"], ["c"]])``
-    returns float32 ``[B, D]`` user vectors; score an item with ``vector @ item_embedding``."""
+    """Encode histories of raw item ids: ``enc([["a", "b"], ["c"]])`` returns float32 ``[B, D]``
+    user vectors; score an item with ``vector @ item_embedding`` (the exported item table).
 
-    def __init__(self, encoder: torch.nn.Module, item_ids: Sequence[str], max_len: int):
-        self.encoder = encoder.eval()
+    ``encode`` maps left-padded item tokens ``[B, L]`` (item index + 1, 0 = padding) to the vectors:
+    a sequential model's :meth:`~contrastrec.models.seq_base.SequentialModel.history_vectors`, or,
+    for an ``encoder.pt``, the encoder's output at the last position. A module is put in eval mode."""
+
+    def __init__(self, encode, item_ids: Sequence[str], max_len: int):
+        owner = getattr(encode, "__self__", encode)
+        if isinstance(owner, torch.nn.Module):
+            owner.eval()
+        self.encode = encode
         self.item_ids = list(item_ids)
         self.index = {r: i for i, r in enumerate(self.item_ids)}
         self.max_len = max_len
@@ -60,20 +67,35 @@ class HistoryEncoder:
         for r, h in enumerate(histories):
             h = np.asarray(h[-width:], dtype=np.int64) + 1
             tokens[r, width - len(h):] = torch.from_numpy(h)
-        return self.encoder(tokens)[:, -1, :].float().numpy()
+        return self.encode(tokens).float().numpy()
 
     def __call__(self, histories: Sequence[Sequence[Any]]) -> np.ndarray:
         return self.encode_indices([self.indices(h) for h in histories])
 
 
 def encoder_of(run) -> HistoryEncoder:
-    """The :class:`HistoryEncoder` of a loaded sequential run."""
-    return HistoryEncoder(run.model.encoder, run.dataset.item_map.raw_ids, run.cfg.max_len)
+    """The :class:`HistoryEncoder` of a loaded sequential run (the model's own history vectors)."""
+    return HistoryEncoder(run.model.history_vectors, run.dataset.item_map.raw_ids, run.cfg.max_len)
+
+
+class _LastPosition(torch.nn.Module):
+    """A sequence encoder's output at the last position, ``[B, L] -> [B, D]``."""
+
+    def __init__(self, encoder: torch.nn.Module):
+        super().__init__()
+        self.encoder = encoder
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        return self.encoder(tokens)[:, -1, :]
 
 
 def save_encoder(run, path: str | Path) -> None:
-    """Write ``encoder.pt``: config, encoder name and ``state_dict``, item ids (row order)."""
+    """Write ``encoder.pt``: config, encoder name and ``state_dict``, item ids (row order). Only for
+    models whose history vector is the bare encoder's last output (``ENCODER_PT``)."""
     cfg = run.cfg
+    if not getattr(run.model, "ENCODER_PT", False):
+        raise ValueError(f"{cfg.model}: its user vector is not the bare encoder's output, so no encoder.pt "
+                         "is written; encode new histories from the run directory (contrastrec.export.encoder_of)")
     state = {
         "config": cfg.to_dict(),
         "encoder_name": cfg.encoder or "sasrec",
@@ -105,7 +127,7 @@ def load_encoder(path: str | Path) -> HistoryEncoder:
     except (KeyError, ValueError, TypeError) as e:
         raise CheckpointError(f"{p}: cannot rebuild its encoder ({e})") from None
     load_weights(enc, ck["encoder"], p, "encoder")
-    return HistoryEncoder(enc, ck["item_ids"], cfg.max_len)
+    return HistoryEncoder(_LastPosition(enc), ck["item_ids"], cfg.max_len)
 
 
 def _write_table(path: Path, ids: list[str], emb: np.ndarray, fmt: str) -> list[str]:
@@ -147,12 +169,17 @@ def export_run(run_dir: str | Path, output: str | Path, format: str = "parquet",
     users, items = run.embeddings("test")
     files = _write_table(out / "users", run.dataset.user_map.raw_ids, users, format)
     files += _write_table(out / "items", run.dataset.item_map.raw_ids, items, format)
-    if run.sequential:
+    if run.sequential and getattr(run.model, "ENCODER_PT", False):
         save_encoder(run, out / "encoder.pt")
         files.append("encoder.pt")
         how = (f"sequential model: user vector = encoder output at the last position of the user's "
                f"test-time history (train + valid items, last max_len={run.cfg.max_len}); the test item "
                "is not included. encoder.pt + contrastrec.export.load_encoder encode new histories.")
+    elif run.sequential:
+        how = (f"sequential model ({run.cfg.model}): user vector = the model's history vector of the user's "
+               f"test-time history (train + valid items, last max_len={run.cfg.max_len}); the test item is "
+               "not included. No encoder.pt: the vector is not the bare encoder's output; "
+               "contrastrec.export.encoder_of(run) encodes new histories from the run directory.")
     else:
         how = "graph model: the final user embeddings of the recommendation branch (trained on train)."
     meta = {

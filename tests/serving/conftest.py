@@ -33,8 +33,8 @@ class StubRun:
             from contrastrec.encoders import make_sequence_encoder
 
             torch.manual_seed(0)
-            self.model = SimpleNamespace(encoder=make_sequence_encoder(
-                "sasrec", self.dataset.n_items, dim, max_len, 1, 2, 0.0, 0.0))
+            enc = make_sequence_encoder("sasrec", self.dataset.n_items, dim, max_len, 1, 2, 0.0, 0.0)
+            self.model = SimpleNamespace(encoder=enc, history_vectors=lambda tokens: enc(tokens)[:, -1, :])
 
     def embeddings(self, history: str = "test"):
         return self._emb

@@ -40,7 +40,9 @@ def data_file(sequential: bool) -> Path:
 
 
 def config(model: str, **over):
-    sequential = model in ("sasrec", "cl4srec", "duorec", "simcse", "coserec", "iclrec", "s3rec")
+    from contrastrec.config import model_class
+
+    sequential = model_class(model).sequential
     base = {**COMMON, **(SEQ if sequential else {}), "dataset": str(data_file(sequential)), **over}
     return build_config(model, None, base)
 

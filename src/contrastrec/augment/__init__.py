@@ -25,6 +25,7 @@ from contrastrec.augment.sequence import (
     crop,
     insert,
     mask,
+    mask_items,
     reorder,
     substitute,
 )
@@ -34,5 +35,5 @@ __all__ = [
     "EmbeddingNoise", "perturb", "uniform_noise",
     "EdgeDropout", "NodeDropout", "RandomWalk", "augmented_adjacency", "dropout_edge", "dropout_node",
     "CL4SRecAugment", "CoSeRecAugment", "Crop", "Insert", "ItemCorrelation", "Mask", "Reorder",
-    "Substitute", "crop", "insert", "mask", "reorder", "substitute",
+    "Substitute", "crop", "insert", "mask", "mask_items", "reorder", "substitute",
 ]

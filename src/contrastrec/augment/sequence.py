@@ -5,6 +5,8 @@
 * substitute / insert (with item correlations) and the short-sequence rule: CoSeRec, Liu et al.,
   "Contrastive Self-supervised Sequential Recommendation with Robust Augmentation", arXiv
   2108.06479, 2021.
+* mask_items (cloze masking, returns the mask too): BERT4Rec, Sun et al., "BERT4Rec: Sequential
+  Recommendation with Bidirectional Encoder Representations from Transformer", CIKM 2019.
 
 Conventions
 -----------
@@ -41,7 +43,7 @@ from contrastrec.augment._common import check_int, check_ratio, rand
 from contrastrec.augment.base import RandomChoice, SequenceTransform, select_rows
 
 __all__ = [
-    "crop", "mask", "reorder", "substitute", "insert",
+    "crop", "mask", "reorder", "substitute", "insert", "mask_items",
     "Crop", "Mask", "Reorder", "Substitute", "Insert",
     "ItemCorrelation", "CL4SRecAugment", "CoSeRecAugment",
 ]
@@ -163,6 +165,45 @@ def mask(seqs: torch.Tensor, ratio: float, mask_token: int, generator: torch.Gen
     real, n = _real(seqs)
     sel = _random_subset(real, _count(n, ratio), generator)
     return torch.where(sel, torch.full_like(seqs, mask_token), seqs)
+
+
+def mask_items(
+    seqs: torch.Tensor, p: float, mask_token: int, generator: torch.Generator | None = None, last_p: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cloze masking (BERT4Rec, Sun et al. CIKM 2019, Sec. 3.6): which items a masked-item
+    prediction objective must recover.
+
+    Each real (non-zero) position is replaced by ``mask_token`` independently with probability
+    ``p`` (a Bernoulli draw per position, as RecBole's ``MaskItemSequence``; the authors' data
+    generator masks a fixed count ``max(1, round(p * n))``, at most ``max_predictions_per_seq``,
+    instead, so a row may here have no masked item). With probability ``last_p`` a row is instead a *last-item sample*: only its last real
+    item is masked, the paper's samples that make training match prediction (a mask after the
+    history). Padding is never masked.
+
+    Draws, in this order: ``U[0, 1)`` of shape ``[B, L]`` (position masked iff ``u < p``), then,
+    only when ``last_p > 0``, ``U[0, 1)`` of shape ``[B]`` (last-item sample iff ``v < last_p``).
+
+    Args:
+        seqs: ``LongTensor[B, L]`` left-padded tokens.
+        p: masking probability of each item, in [0, 1].
+        mask_token: token written at masked positions (models use ``n_items + 1``).
+        last_p: share of last-item samples, in [0, 1].
+    Returns:
+        ``(masked LongTensor[B, L], mask BoolTensor[B, L])``: the mask is True where an item was
+        replaced, so ``seqs[mask]`` are the targets of the masked positions.
+    """
+    _check_seqs(seqs)
+    p = check_ratio("p", p)
+    last_p = check_ratio("last_p", last_p)
+    mask_token = check_int("mask_token", mask_token, minimum=1)
+    real = seqs != 0
+    sel = (rand(seqs.shape, generator, seqs.device) < p) & real
+    if last_p > 0 and seqs.shape[1] > 0:
+        last_only = rand((seqs.shape[0],), generator, seqs.device) < last_p
+        last = torch.zeros_like(real)
+        last[:, -1] = real[:, -1]  # left-padded: the last real item is in the last column
+        sel = torch.where(last_only.unsqueeze(1), last, sel)
+    return torch.where(sel, torch.full_like(seqs, mask_token), seqs), sel
 
 
 def reorder(seqs: torch.Tensor, ratio: float, generator: torch.Generator | None = None) -> torch.Tensor:

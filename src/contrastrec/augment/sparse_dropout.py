@@ -22,10 +22,11 @@ __all__ = ["SparseEdgeDropout"]
 
 
 class SparseEdgeDropout(nn.Module):
-    """``SparseEdgeDropout(adj)(p, generator=None)``: ``adj`` (a symmetric sparse CSR ``[N, N]``) with
-    each undirected edge dropped with probability ``p`` and the kept values multiplied by ``1/(1-p)``.
-    Returns a sparse CSR tensor with ``adj``'s structure (dropped entries hold 0). ``p = 0`` or eval
-    mode returns ``adj`` itself."""
+    """``SparseEdgeDropout(adj)(p, generator=None, rescale=True)``: ``adj`` (a symmetric sparse CSR
+    ``[N, N]``) with each undirected edge dropped with probability ``p`` and the kept values multiplied
+    by ``1/(1-p)`` (``rescale=False``: kept values unchanged, SSLRec's ``EdgeDrop``). Returns a sparse
+    CSR tensor with ``adj``'s structure (dropped entries hold 0). ``p = 0`` or eval mode returns
+    ``adj`` itself."""
 
     def __init__(self, adj: torch.Tensor):
         super().__init__()
@@ -52,14 +53,16 @@ class SparseEdgeDropout(nn.Module):
         """``BoolTensor[n_edges]``: True = keep (Bernoulli(1 - p) per undirected edge)."""
         return rand((self.n_edges,), generator, self.val.device) >= p
 
-    def forward(self, p: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    def forward(self, p: float, generator: torch.Generator | None = None, rescale: bool = True) -> torch.Tensor:
         p = check_ratio("p", p)
         if p == 0.0 or not self.training:
             return self.adjacency()
         if p == 1.0:
             vals = torch.zeros_like(self.val)
         else:
-            vals = self.val * self.keep_mask(p, generator)[self.edge].to(self.val.dtype) * (1.0 / (1.0 - p))
+            vals = self.val * self.keep_mask(p, generator)[self.edge].to(self.val.dtype)
+            if rescale:
+                vals = vals * (1.0 / (1.0 - p))
         return torch.sparse_csr_tensor(self.crow, self.col, vals, size=(self.n_nodes, self.n_nodes),
                                        check_invariants=False)
 

@@ -2,12 +2,16 @@
 
 Input: ``LongTensor[B, L]`` of item tokens, left-padded with 0 (item index i is token i+1;
 token n_items+1 is the mask token). Output: ``FloatTensor[B, L, D]``; the representation of a
-sequence is the last position. Post-LayerNorm blocks, GELU feed-forward and N(0, 0.02) init as
-in the S3-Rec / ICLRec reference implementations.
+sequence is the last position. Attention is causal (position t sees positions <= t); with
+``bidirectional=True`` (or inside :meth:`SASRecEncoder.bidirectional`) every position sees every
+non-padded position, as in BERT4Rec (Sun et al., CIKM 2019) and S3-Rec's pre-training.
+Post-LayerNorm blocks, GELU feed-forward and N(0, 0.02) init as in the S3-Rec / ICLRec reference
+implementations.
 """
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -64,9 +68,10 @@ class _Block(nn.Module):
 class SASRecEncoder(SequenceEncoderBase):
     def __init__(
         self, n_items: int, dim: int = 64, max_len: int = 50, n_layers: int = 2, n_heads: int = 2,
-        dropout: float = 0.5, attn_dropout: float = 0.5,
+        dropout: float = 0.5, attn_dropout: float = 0.5, bidirectional: bool = False,
     ):
         super().__init__(n_items, dim, max_len)
+        self.is_bidirectional = bidirectional
         self.pos_emb = nn.Embedding(max_len, dim)
         self.ln = nn.LayerNorm(dim, eps=1e-12)
         self.drop = nn.Dropout(dropout)
@@ -85,6 +90,16 @@ class SASRecEncoder(SequenceEncoderBase):
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
 
+    @contextmanager
+    def bidirectional(self):
+        """Within the block, attend to every non-padded position (not only to earlier ones)."""
+        was = self.is_bidirectional
+        self.is_bidirectional = True
+        try:
+            yield
+        finally:
+            self.is_bidirectional = was
+
     def forward(self, seqs: torch.Tensor) -> torch.Tensor:
         b, l = seqs.shape
         if l > self.max_len:
@@ -92,7 +107,8 @@ class SASRecEncoder(SequenceEncoderBase):
         # absolute positions of a max_len window: a batch trimmed to its last l columns keeps them
         pos = torch.arange(self.max_len - l, self.max_len, device=seqs.device)
         x = self.drop(self.ln(self.item_emb(seqs) + self.pos_emb(pos)))
-        keep = (seqs > 0).unsqueeze(1).unsqueeze(2) & self.causal[:l, :l]  # [B,1,L,L]
+        keep = (seqs > 0).unsqueeze(1).unsqueeze(2)  # keys that are items, [B,1,1,L]
+        keep = keep.expand(b, 1, l, l) if self.is_bidirectional else keep & self.causal[:l, :l]  # [B,1,L,L]
         mask = torch.zeros(keep.shape, dtype=x.dtype, device=x.device).masked_fill_(~keep, -1e4)
         for blk in self.blocks:
             x = blk(x, mask)

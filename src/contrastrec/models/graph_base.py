@@ -2,6 +2,8 @@
 
 The recommendation branch is BPR (or another main loss) on (user, positive, negatives) batches with
 L2 regularisation of the batch's layer-0 embeddings, as in LightGCN (:meth:`GraphModel.main_terms`).
+With ``neg_sampler: mixgcf`` the negative of each pair is MixGCF's synthetic one, mixed from the
+batch's uniform candidates and the positive over every LightGCN layer (:meth:`GraphModel.mixgcf_terms`).
 Subclasses define their views: :meth:`ssl_terms` (schema ``joint``) and :meth:`integrated_views`
 (schema ``integrated``); the encoder requirement is the class attribute ``ENCODERS``, per-epoch
 reseeding is the base class's.
@@ -21,6 +23,13 @@ from contrastrec.losses import functional as LF
 from contrastrec.models.base import Recommender, ScoreFn
 from contrastrec.models.ssl import SSLBranch
 from contrastrec.samplers import same_label_mask
+from contrastrec.samplers.mixgcf import mix_negatives_rows, pool_layers
+
+MIXGCF_SALT = 6007  # epoch_generator salt of MixGCF's positive-mixing draws
+# what neg_sampler=mixgcf relies on: the recommendation branch is the encoder's own layer combination, trained
+# by this class's loss path; a model that redefines any of these is refused (see mixgcf_conflicts)
+MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted", "loss_terms", "main_terms",
+                "rec_loss", "reg_loss")
 
 
 class GraphModel(Recommender):
@@ -47,11 +56,14 @@ class GraphModel(Recommender):
         self.user_pop = torch.bincount(self.train_users, minlength=self.n_users).float()
         self.item_pop = torch.bincount(self.train_items, minlength=self.n_items).float()
         self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
+        # MixGCF's α draws: a generator reseeded per epoch (on_epoch_start), so a resumed run repeats them
+        self._mix_gen = self.epoch_generator(MIXGCF_SALT, 0) if cfg.neg_sampler == "mixgcf" else None
         if self.uses_graph and cfg.encoder in ("", "lightgcn"):
             from contrastrec.encoders.lightgcn import LightGCNEncoder
 
             adj = normalized_adjacency(dataset.train.users, dataset.train.items, self.n_users, self.n_items)
-            self.encoder = LightGCNEncoder(self.n_users, self.n_items, cfg.embedding_dim, cfg.n_layers, adj)
+            self.encoder = LightGCNEncoder(self.n_users, self.n_items, cfg.embedding_dim, cfg.n_layers, adj,
+                                           combine=cfg.layer_aggregate)
         elif cfg.encoder in ("", "mf") or not self.uses_graph:
             from contrastrec.encoders.mf import MFEncoder
 
@@ -71,6 +83,42 @@ class GraphModel(Recommender):
         if (cfg.encoder or "lightgcn") not in cls.ENCODERS:
             raise ConfigError(f"{cls.NAME or cls.__name__.lower()} needs the {' or '.join(cls.ENCODERS)} encoder "
                               f"(got encoder={cfg.encoder})")
+        if cfg.neg_sampler == "mixgcf":
+            cls.check_mixgcf(cfg)
+
+    @classmethod
+    def mixgcf_conflicts(cls) -> tuple[str, ...]:
+        """The methods of :data:`MIXGCF_FIXED` that the model redefines: ``neg_sampler=mixgcf``
+        applies when there are none (LightGCN, SGL), so that the synthetic negatives are mixed from
+        the very layers the model scores with and its SSL terms do not depend on the row-restricted
+        step (SimGCL / XSimGCL views, NCL, LightGCL, BUIR, DirectAU redefine some: refused)."""
+        return tuple(m for m in MIXGCF_FIXED if getattr(cls, m) is not getattr(GraphModel, m))
+
+    @classmethod
+    def check_mixgcf(cls, cfg: Config) -> None:
+        """Refuse ``neg_sampler=mixgcf`` where it cannot act as MixGCF (one line naming the model)."""
+        name = cls.NAME or cls.__name__.lower()
+        where = f"neg_sampler=mixgcf does not apply to model {name}"
+        own = cls.mixgcf_conflicts()
+        encoder = cfg.encoder or cls.DEFAULTS.get("encoder", "lightgcn")
+        loss = cfg.loss or cls.DEFAULTS.get("loss", "bpr")
+        if not cls.uses_graph or encoder != "lightgcn":
+            raise ConfigError(f"{where} with encoder={encoder}: it mixes the layers of the lightgcn encoder")
+        if own:
+            raise ConfigError(f"{where}: {name} defines its own {', '.join(own)}, so the synthetic negatives would "
+                              "not be mixed from the layers it scores with (use lightgcn or sgl)")
+        if cfg.schema == "integrated":
+            raise ConfigError(f"{where} under schema=integrated: its one contrastive loss uses no sampled negatives")
+        if loss != "bpr":
+            raise ConfigError(f"{where} with loss={loss}: MixGCF trains BPR against its synthetic negative "
+                              "(use loss=bpr)")
+        if cfg.n_negatives < 2:
+            raise ConfigError(f"{where} with n_negatives={cfg.n_negatives}: n_negatives is its candidate pool, "
+                              "hop mixing needs at least 2 (the authors use 16-64)")
+        if cls.reads_ssl(cfg) and cfg.ssl.anchors == "batch_negatives":
+            raise ConfigError(f"{where} with ssl.anchors=batch_negatives: the batch's negatives are its "
+                              f"n_negatives={cfg.n_negatives} candidates per pair, not one negative per pair "
+                              "(use ssl.anchors=unique or batch)")
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
@@ -81,6 +129,11 @@ class GraphModel(Recommender):
             out["n_layers"] = "the mf encoder has no layers"
             out["eval_graph"] = "the mf encoder does not propagate over a graph"
         return out
+
+    def on_epoch_start(self, epoch: int) -> None:
+        super().on_epoch_start(epoch)
+        if self._mix_gen is not None:
+            self._mix_gen = self.epoch_generator(MIXGCF_SALT, epoch)
 
     # ------------------------------------------------------------------ pieces
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -112,17 +165,48 @@ class GraphModel(Recommender):
             return LF.sampled_softmax_loss(pos, neg, log_q_pos=batch["log_q_pos"], log_q_neg=batch["log_q_neg"])
         return LF.sampled_softmax_loss(pos, neg)
 
-    def reg_loss(self, users, pos, neg) -> torch.Tensor:
+    def reg_loss(self, users, pos, neg, neg_layer0: torch.Tensor | None = None) -> torch.Tensor:
+        """``reg_weight / 2 * (|U0[users]|^2 + |I0[pos]|^2 + |I0[neg]|^2) / B``; ``neg_layer0``
+        ``[B, k, D]`` replaces ``I0[neg]`` when the negatives are not rows of the table (MixGCF)."""
         u0, i0 = self.encoder.layer0()
-        r = u0[users].pow(2).sum() + i0[pos].pow(2).sum() + i0[neg].pow(2).sum()
+        n0 = i0[neg] if neg_layer0 is None else neg_layer0
+        r = u0[users].pow(2).sum() + i0[pos].pow(2).sum() + n0.pow(2).sum()
         return self.reg_weight * 0.5 * r / users.shape[0]
 
-    def main_terms(self, batch, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor) -> dict[str, torch.Tensor]:
+    def main_terms(self, batch, u: torch.Tensor, p: torch.Tensor, n: torch.Tensor,
+                   neg_layer0: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
         """The recommendation terms of a joint step: ``rec`` on the batch's user / positive /
-        negative representations ``u, p [B, D]``, ``n [B, k, D]``, and ``reg`` on their layer-0 rows."""
+        negative representations ``u, p [B, D]``, ``n [B, k, D]``, and ``reg`` on their layer-0 rows
+        (the negatives': ``neg_layer0 [B, k, D]`` when given, else the rows of ``batch["neg"]``)."""
         terms = {"rec": self.rec_loss(u, p, n, batch)}
         if self.reg_weight > 0:
-            terms["reg"] = self.reg_loss(batch["users"], batch["pos"], batch["neg"])
+            terms["reg"] = self.reg_loss(batch["users"], batch["pos"], batch["neg"], neg_layer0)
+        return terms
+
+    def mixgcf_terms(self, batch) -> dict[str, torch.Tensor]:
+        """``neg_sampler=mixgcf`` (Huang et al. KDD 2021): BPR of each (user, positive) against one
+        synthetic negative, :func:`~contrastrec.samplers.mixgcf.mix_negatives_rows` of the batch's
+        ``n_negatives`` uniform candidates ``batch["neg"]`` over every layer of one full LightGCN
+        propagation (positive mixing with α ~ U[0, 1) per pair and layer, drawn from the epoch's
+        generator; hop mixing against the user's pooled layers; the chosen layers pooled; pooling is
+        the encoder's layer combination, mean or sum, the authors' ``pool``). ``reg``, as
+        in the authors' code: the layer-0 rows of the user and positive and the synthetic
+        negative's layer 0 (its chosen, mixed layer-0 embedding), not the M candidates' rows. SSL
+        terms get the full tables, as on the unrestricted path."""
+        users, pos, neg = batch["users"], batch["pos"], batch["neg"]
+        layers = self.encoder.propagate()
+
+        def at(rows):  # [*rows.shape, L+1, D]
+            return torch.stack([e[rows] for e in layers], -2)
+
+        pool = self.encoder.combine  # the encoder's own layer combination (mean or sum)
+        u_layers, p_layers = at(users), at(pos + self.n_users)
+        u, p = pool_layers(u_layers, pool), pool_layers(p_layers, pool)
+        mixed = mix_negatives_rows(u, p_layers, layers, neg + self.n_users, generator=self._mix_gen, pool=pool)
+        terms = self.main_terms(batch, u, p, mixed.emb.unsqueeze(1), neg_layer0=mixed.layers[:, None, 0])
+        if self.HAS_SSL and self.ssl_active():
+            user_emb, item_emb = self.encoder.split(self.encoder.combine_layers(layers))
+            terms.update(self.ssl_terms(batch, user_emb, item_emb))
         return terms
 
     def ssl_terms(self, batch, user_emb, item_emb) -> dict[str, torch.Tensor]:
@@ -154,9 +238,16 @@ class GraphModel(Recommender):
 
     def node_contrast(self, users, items, u1, i1, u2, i2) -> torch.Tensor:
         """The configured SSL loss between two views of the batch's users and items; explicit
-        negatives (``ssl.negatives``) come from the second view's whole user / item table."""
-        return (self.ssl(u1[users], u2[users], pool=u2, anchor_ids=users, pool_weights=self.user_pop, pool_key="users")
-                + self.ssl(i1[items], i2[items], pool=i2, anchor_ids=items, pool_weights=self.item_pop, pool_key="items"))
+        negatives (``ssl.negatives``) come from the second view's whole user / item table.
+        ``users`` / ``items``: node ids, or lists of id sets (``ssl.anchors``, see
+        :func:`~contrastrec.models.ssl.anchor_sets`): one term per set, summed."""
+        us = users if isinstance(users, (list, tuple)) else [users]
+        its = items if isinstance(items, (list, tuple)) else [items]
+        terms = ([self.ssl(u1[u], u2[u], pool=u2, anchor_ids=u, pool_weights=self.user_pop, pool_key="users")
+                  for u in us]
+                 + [self.ssl(i1[i], i2[i], pool=i2, anchor_ids=i, pool_weights=self.item_pop, pool_key="items")
+                    for i in its])
+        return sum(terms[1:], terms[0])
 
     def integrated_views(self) -> tuple[tuple[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None:
         """schema=integrated: the two augmented views ``((U1, I1), (U2, I2))`` (whole user / item
@@ -201,6 +292,8 @@ class GraphModel(Recommender):
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         if self.cfg.schema == "integrated":
             return self.integrated_terms(batch)
+        if self._mix_gen is not None:  # neg_sampler=mixgcf: every layer of the full propagation
+            return self.mixgcf_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
         if self.row_restricted() and hasattr(self.encoder, "forward_rows"):
             rows, iu, ip, ineg = self.batch_rows(users, pos, neg)

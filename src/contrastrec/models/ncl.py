@@ -13,6 +13,14 @@
 L = L_rec + λ·(``ncl.struct_weight``·L_struct + ``ncl.proto_weight``·L_proto), λ = ``ssl.weight``
 (default 1: the paper weighs the two terms separately). ``schema=integrated`` is refused: NCL
 contrasts a node with its neighbours and prototypes, not two views of an interaction.
+
+The even layer may lie deeper than the output: with 2·``ncl.hyper_layers`` > ``n_layers`` the
+propagation runs 2·hyper_layers layers and the output combines layers 0..``n_layers`` (as the
+authors' and SSLRec's code do). Options for SSLRec's NCL: ``layer_aggregate: sum`` (its output is
+the layer sum), ``ssl.anchors: batch`` (every row's user and positive item, duplicates kept, with
+``ssl.negatives: all``), ``ncl.cluster_every`` (its k-means runs every ``epoch_period`` = 3 epochs;
+the prototypes between E-steps are checkpointed, so a resumed run reuses them) and
+``ncl.kmeans_normalize: false`` (it clusters the raw layer-0 embeddings).
 """
 from __future__ import annotations
 
@@ -25,6 +33,7 @@ from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.clustering import kmeans
 from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.ssl import anchor_sets
 from contrastrec.samplers import same_label_mask
 
 
@@ -36,6 +45,8 @@ class NCLParams:
     n_clusters: int = 1000  # k-means prototypes per side
     warmup_epochs: int = 20  # epochs before the prototype contrast starts
     hyper_layers: int = 1  # the even layer 2*hyper_layers is the structural neighbour
+    cluster_every: int = 1  # epochs between k-means E-steps (after the warm-up)
+    kmeans_normalize: bool = True  # cluster the L2-normalised layer-0 embeddings (false: the raw ones, SSLRec)
 
 
 class NCL(GraphModel):
@@ -46,6 +57,8 @@ class NCL(GraphModel):
     ENCODERS = ("lightgcn",)
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "n_layers": 3, "ssl.temperature": 0.1,
                 "ssl.weight": 1.0, "reg_weight": 1e-4}
+    LAYER_AGGREGATE = True
+    SSL_ANCHORS = ("unique", "batch")
     SPACE = {**GraphModel.SPACE, "ssl.temperature": {"type": "float", "low": 0.05, "high": 1.0, "log": True},
              "ncl.struct_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
              "ncl.proto_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}}
@@ -57,11 +70,19 @@ class NCL(GraphModel):
         self.user_proto: tuple[torch.Tensor, torch.Tensor] | None = None
         self.item_proto: tuple[torch.Tensor, torch.Tensor] | None = None
         self._epoch = 0
+        self.depth = max(cfg.n_layers, 2 * self.hyper)  # layers propagated
         if min(self.n_users, self.n_items) < p.n_clusters:
             raise ConfigError(
                 f"ncl: ncl.n_clusters={p.n_clusters} exceeds the number of users ({self.n_users}) or items "
                 f"({self.n_items}); k-means needs at least as many points as clusters"
             )
+        if p.cluster_every > 1:  # the prototypes outlive an epoch: buffers, so that checkpoints hold them
+            d, k = cfg.embedding_dim, p.n_clusters
+            self.register_buffer("proto_ready", torch.zeros((), dtype=torch.bool))
+            self.register_buffer("proto_user_cent", torch.zeros(k, d))
+            self.register_buffer("proto_user_assign", torch.zeros(self.n_users, dtype=torch.long))
+            self.register_buffer("proto_item_cent", torch.zeros(k, d))
+            self.register_buffer("proto_item_assign", torch.zeros(self.n_items, dtype=torch.long))
 
     @classmethod
     def check_config(cls, cfg: Config) -> None:
@@ -69,40 +90,58 @@ class NCL(GraphModel):
         if cfg.schema == "integrated":
             raise ConfigError("ncl: schema=integrated is not defined (NCL contrasts a node with its neighbours and "
                               "prototypes, not two views of an interaction); use joint or pretrain_finetune")
-        if 2 * cfg.params.hyper_layers > cfg.n_layers:
-            raise ConfigError(f"ncl: 2*ncl.hyper_layers must be <= n_layers ({cfg.n_layers})")
+        if cfg.params.hyper_layers < 1:
+            raise ConfigError(f"ncl.hyper_layers must be >= 1, got {cfg.params.hyper_layers}")
+        if cfg.params.cluster_every < 1:
+            raise ConfigError(f"ncl.cluster_every must be >= 1, got {cfg.params.cluster_every}")
 
     @torch.no_grad()
     def on_epoch_start(self, epoch: int) -> None:
-        """E-step: k-means prototypes of the current layer-0 embeddings (after the warm-up)."""
+        """E-step: k-means prototypes of the current layer-0 embeddings (after the warm-up, every
+        ``ncl.cluster_every`` epochs; in between the last E-step's prototypes are kept)."""
         super().on_epoch_start(epoch)
         self._epoch = epoch
-        if epoch < self.params.warmup_epochs:
+        p = self.params
+        if epoch < p.warmup_epochs:
+            return
+        if (epoch - p.warmup_epochs) % p.cluster_every:
+            if self.user_proto is None and p.cluster_every > 1 and bool(self.proto_ready):  # resumed between E-steps
+                self.user_proto = (self.proto_user_cent.clone(), self.proto_user_assign.clone())
+                self.item_proto = (self.proto_item_cent.clone(), self.proto_item_assign.clone())
             return
         u0, i0 = self.encoder.layer0()
-        k = self.params.n_clusters
-        uc, ua = kmeans(F.normalize(u0, dim=1), k, seed=self.cfg.seed + epoch)
-        ic, ia = kmeans(F.normalize(i0, dim=1), k, seed=self.cfg.seed + epoch)
+        if p.kmeans_normalize:
+            u0, i0 = F.normalize(u0, dim=1), F.normalize(i0, dim=1)
+        k = p.n_clusters
+        uc, ua = kmeans(u0, k, seed=self.cfg.seed + epoch)
+        ic, ia = kmeans(i0, k, seed=self.cfg.seed + epoch)
         self.user_proto = (F.normalize(uc, dim=1), ua)
         self.item_proto = (F.normalize(ic, dim=1), ia)
+        if p.cluster_every > 1:
+            self.proto_user_cent.copy_(self.user_proto[0])
+            self.proto_user_assign.copy_(ua)
+            self.proto_item_cent.copy_(self.item_proto[0])
+            self.proto_item_assign.copy_(ia)
+            self.proto_ready.fill_(True)
 
     def loss_terms(self, batch):
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        layers = self.encoder.propagate()
-        user_emb, item_emb = self.encoder.split(torch.stack(layers, 0).mean(0))
+        layers = self.encoder.propagate(n_layers=self.depth)
+        user_emb, item_emb = self.encoder.split(self.encoder.combine_layers(layers[: self.cfg.n_layers + 1]))
         terms = self.main_terms(batch, user_emb[users], item_emb[pos], item_emb[neg])
         if not self.ssl_active():
             return terms
         p, lam = self.params, self.cfg.ssl.weight
-        uu, ii = torch.unique(users), torch.unique(pos)
+        us, its = anchor_sets(self.cfg.ssl.anchors, users, pos)
         u0, i0 = self.encoder.split(layers[0])
         un, inb = self.encoder.split(layers[2 * self.hyper])
-        struct = (self.ssl(un[uu], u0[uu], pool=u0, anchor_ids=uu, pool_weights=self.user_pop)
-                  + p.alpha * self.ssl(inb[ii], i0[ii], pool=i0, anchor_ids=ii, pool_weights=self.item_pop))
+        struct = (sum(self.ssl(un[u], u0[u], pool=u0, anchor_ids=u, pool_weights=self.user_pop) for u in us)
+                  + p.alpha * sum(self.ssl(inb[i], i0[i], pool=i0, anchor_ids=i, pool_weights=self.item_pop)
+                                  for i in its))
         terms["ssl_struct"] = lam * p.struct_weight * struct
         if self.user_proto is not None and self._epoch >= p.warmup_epochs:
-            terms["ssl_proto"] = lam * p.proto_weight * (self._proto(u0[uu], self.user_proto, uu)
-                                                         + self._proto(i0[ii], self.item_proto, ii))
+            terms["ssl_proto"] = lam * p.proto_weight * (sum(self._proto(u0[u], self.user_proto, u) for u in us)
+                                                         + sum(self._proto(i0[i], self.item_proto, i) for i in its))
         return terms
 
     def _proto(self, x: torch.Tensor, proto, idx: torch.Tensor) -> torch.Tensor:

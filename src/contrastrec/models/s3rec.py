@@ -38,7 +38,6 @@ fine-tune from it.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -141,16 +140,10 @@ class S3Rec(SequentialModel):
         self._gen = self.epoch_generator(7919, epoch)
 
     # ------------------------------------------------------------------ pieces
-    @contextmanager
     def bidirectional(self):
-        """Within the block the SASRec encoder attends to every non-padded position (pre-training)."""
-        enc = self.encoder
-        causal = enc.causal
-        enc.causal = torch.ones_like(causal)
-        try:
-            yield
-        finally:
-            enc.causal = causal
+        """Within the block the SASRec encoder attends to every non-padded position (pre-training;
+        :meth:`SASRecEncoder.bidirectional`)."""
+        return self.encoder.bidirectional()
 
     def _rand(self, shape, device) -> torch.Tensor:
         return torch.rand(shape, generator=self._gen).to(device)

@@ -178,8 +178,15 @@ class SequentialModel(Recommender):
             terms.update(self.ssl_terms(batch, hidden))
         return terms
 
+    ENCODER_PT = True  # history_vectors is the bare encoder's last output: an encoder.pt export serves it
+
     def encode_last(self, seqs: torch.Tensor) -> torch.Tensor:
         return self.encoder(seqs)[:, -1, :]
+
+    def history_vectors(self, seqs: torch.Tensor) -> torch.Tensor:
+        """User vectors ``[B, D']`` of left-padded histories ``[B, L]`` whose inner product with the
+        exported item table (:meth:`export_embeddings`) is the model's score (serving, export)."""
+        return self.encode_last(seqs)
 
     @torch.no_grad()
     def scorer(self, histories: torch.Tensor | None) -> ScoreFn:

@@ -24,6 +24,18 @@ pass the whole user or item table of the second view):
   models, or ``hard_refresh_every = 0``) it is mined afresh at every step.
 
 The anchor itself never serves as its own negative (masked out of the loss).
+
+Anchors (``ssl.anchors``, graph models that declare ``SSL_ANCHORS``; :func:`anchor_sets`): the nodes
+of a pairwise batch ``(users [B], pos [B], neg [B, k])`` that are contrasted:
+
+* ``unique``: the batch's unique users and unique positive items (two terms);
+* ``batch``: every row's user and positive item, duplicates kept (two terms; SSLRec's SimGCL / NCL);
+* ``batch_negatives``: also every sampled negative item (three terms; SSLRec's SGL).
+
+Each set is one term, its mean over the set's rows; the terms are summed. For ``batch`` and
+``batch_negatives`` with one negative per row this is SSLRec's reduction (each InfoNCE summed over
+its rows, the sum divided by the batch size B). Duplicated anchors would be in-batch negatives of
+themselves, so these two need explicit negatives (``ssl.negatives: all`` is SSLRec's whole table).
 """
 from __future__ import annotations
 
@@ -38,6 +50,23 @@ from contrastrec.losses import make_ssl_loss
 from contrastrec.samplers.pool import MINED, PoolMiner
 
 EXPLICIT_NEGATIVE_LOSSES = ("infonce", "triplet")
+ANCHORS = ("unique", "batch", "batch_negatives")
+
+
+def anchor_sets(mode: str, users: torch.Tensor, pos: torch.Tensor,
+                neg: torch.Tensor | None = None) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+    """The SSL anchors of a pairwise batch under ``ssl.anchors = mode``: ``(user_sets, item_sets)``,
+    lists of node-id tensors (users; items without the ``n_users`` offset). Each set is one loss
+    term (mean over its rows); the model sums the terms. ``users, pos [B]``, ``neg [B, k]``."""
+    if mode == "unique":
+        return [torch.unique(users)], [torch.unique(pos)]
+    if mode == "batch":
+        return [users], [pos]
+    if mode == "batch_negatives":
+        if neg is None:
+            raise ValueError("ssl.anchors=batch_negatives needs the batch's negatives")
+        return [users], [pos, neg.reshape(-1)]
+    raise ValueError(f"unknown ssl.anchors {mode!r}; valid: {', '.join(ANCHORS)}")
 
 
 def check_ssl_config(cfg: Config) -> None:
@@ -56,6 +85,17 @@ def check_ssl_config(cfg: Config) -> None:
         raise ConfigError("ssl.n_negatives must be positive")
     if not 0 <= s.hard_ratio <= 1:
         raise ConfigError(f"ssl.hard_ratio must be in [0, 1], got {s.hard_ratio}")
+    if s.anchors != "unique" and cfg.schema != "integrated":
+        from contrastrec.config import model_class
+
+        allowed = getattr(model_class(cfg.model), "SSL_ANCHORS", ())
+        if allowed and s.anchors not in allowed:
+            raise ConfigError(f"ssl.anchors={s.anchors} is not available for model {cfg.model} "
+                              f"(it takes {', '.join(allowed)})")
+        if allowed and s.negatives == "in_batch":
+            raise ConfigError(f"ssl.anchors={s.anchors} keeps the batch's duplicate nodes, which in-batch negatives "
+                              "would contrast with themselves; use ssl.negatives=all (SSLRec: the whole table of "
+                              "the other view) or another explicit-negative sampler")
 
 
 class SSLBranch(nn.Module):

@@ -1,6 +1,8 @@
 """XSimGCL (Yu et al., TKDE 2023): one perturbed propagation serves both tasks. The recommendation
 branch uses the (noisy, in training) layer mean; the contrastive views are that final mean and the
 output of layer l* (``xsimgcl.layer_cl``) of the same pass. Clean propagation at evaluation time.
+``layer_aggregate: sum`` sums layers 1..L instead of averaging them; ``ssl.anchors`` chooses the
+contrasted nodes (with explicit negatives).
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from contrastrec.augment.embedding import perturb
 from contrastrec.config import Config, ConfigError
 from contrastrec.models.base import SSL_SPACE
 from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.ssl import ANCHORS, anchor_sets
 
 
 @dataclass
@@ -31,6 +34,8 @@ class XSimGCL(GraphModel):
     SPACE = {**GraphModel.SPACE, **SSL_SPACE, "xsimgcl.eps": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}
     DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
     ROW_RESTRICTED = True
+    LAYER_AGGREGATE = True
+    SSL_ANCHORS = ANCHORS
 
     def __init__(self, cfg: Config, dataset):
         super().__init__(cfg, dataset)
@@ -51,7 +56,7 @@ class XSimGCL(GraphModel):
 
     def _pass(self):
         layers = self.encoder.propagate(perturb=self._noise())
-        final = torch.stack(layers[1:], 0).mean(0)
+        final = self.encoder.combine_layers(layers[1:])
         return final, layers[self.layer_cl]
 
     def integrated_views(self):
@@ -62,7 +67,7 @@ class XSimGCL(GraphModel):
         """One perturbed pass at the batch's rows: the rec branch is its layer mean; the views are
         that mean and layer l* (the recommendation pass itself is noisy in training)."""
         layers = self.encoder.propagate_rows(rows, perturb=self._noise())
-        final = torch.stack(layers[1:], 0).mean(0)
+        final = self.encoder.combine_layers(layers[1:])
         return final, ((final, layers[self.layer_cl]) if with_views else None)
 
     def row_restricted(self) -> bool:
@@ -77,5 +82,5 @@ class XSimGCL(GraphModel):
     def ssl_terms(self, batch, user_emb, item_emb):
         """Explicit negatives: the views are the full pass's layer mean and layer l* (whole tables)."""
         cu, ci = self.encoder.split(self._cl)
-        uu, ii = torch.unique(batch["users"]), torch.unique(batch["pos"])
+        uu, ii = anchor_sets(self.cfg.ssl.anchors, batch["users"], batch["pos"], batch["neg"])
         return {"ssl": self.cfg.ssl.weight * self.node_contrast(uu, ii, user_emb, item_emb, cu, ci)}

@@ -9,6 +9,8 @@ Samplers and miners return index tensors (pytorch-metric-learning style); masks 
 * contrastive-loss negatives (rows of a pool of embeddings, ``ssl.negatives``): ``PoolMiner``
   (uniform, popularity, hard), which :class:`~contrastrec.models.ssl.SSLBranch` hands its loss;
   in-batch negatives need no sampler (the loss uses the other rows of the batch);
+* synthetic negatives (``neg_sampler=mixgcf``): ``mix_negatives`` / ``mix_negatives_rows`` build one hard negative per pair
+  from the layer embeddings of a graph encoder and uniform candidates (MixGCF, KDD 2021);
 * ``same_label_mask`` / ``combine_masks``: pairs that must not be negatives (``ssl.false_negatives``,
   same-item rows, same intent).
 """
@@ -18,6 +20,7 @@ import scipy.sparse as sp
 
 from .false_negatives import combine_masks, same_label_mask
 from .hard import HardNegativeMiner
+from .mixgcf import MixedNegatives, mix_negatives, mix_negatives_rows
 from .pool import PoolMiner
 from .popularity import PopularityNegativeSampler
 from .uniform import UniformNegativeSampler
@@ -82,10 +85,13 @@ def make_sampler(
 __all__ = [
     "NEGATIVE_SAMPLERS",
     "HardNegativeMiner",
+    "MixedNegatives",
     "PoolMiner",
     "PopularityNegativeSampler",
     "UniformNegativeSampler",
     "combine_masks",
     "make_sampler",
+    "mix_negatives",
+    "mix_negatives_rows",
     "same_label_mask",
 ]
