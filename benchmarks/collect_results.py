@@ -128,6 +128,43 @@ def seq_section(runs: dict, folder: str) -> list[str]:
     return lines + [""]
 
 
+def is_contrastive(model: str) -> bool:
+    """Whether ``model`` trains a self-supervised term (its class declares ``HAS_SSL``)."""
+    from contrastrec.config import model_class
+
+    try:
+        return bool(model_class(model).HAS_SSL)
+    except Exception:  # a model removed since the run was made
+        return False
+
+
+def verdict_section(runs: dict) -> list[str]:
+    """Issue 15's test per data set: the contrastive row with the best *validation* NDCG@20 (no
+    selection on the test set) against our SASRec (sequential, test NDCG@20, target +3 %) or the best
+    published Recall@20 (yelp-sslrec, target +3 %), with the cost of each."""
+    lines = ["| data set | best contrastive row (by validation NDCG@20) | its test | baseline | baseline's test | "
+             "difference | meets +3 %? | minutes trained (row / baseline) |", "|" + "---|" * 8]
+    for folder, metric in (("beauty", "ndcg@20"), ("yelp-seq", "ndcg@20"), ("yelp-sslrec", "recall@20")):
+        rows = {n: r for n, r in runs.items() if in_folder(n, folder)}
+        cands = {n: r for n, r in rows.items() if is_contrastive(r["config"]["model"])}
+        if not cands:
+            continue
+        name, r = max(cands.items(), key=lambda x: x[1]["valid"].get("ndcg@20", 0.0))
+        if folder == "yelp-sslrec":
+            base_name, base_val, base_min = max(((m, v[1]) for m, v in PUBLISHED_GRAPH.items()), key=lambda x: x[1]) + ("–",)
+            base_name = f"best published ({base_name})"
+        else:
+            b = rows.get(f"{folder}-sasrec")
+            if b is None:
+                continue
+            base_name, base_val, base_min = "our SASRec (CE)", b["test"][metric], f"{b['train_seconds'] / 60:.0f}"
+        ours = r["test"][metric]
+        diff = (ours / base_val - 1) * 100
+        lines.append(f"| {folder} | {name[len(folder) + 1:]} | {metric} {ours:.4f} | {base_name} | {base_val:.4f} | "
+                     f"{diff:+.1f} % | {'yes' if diff >= 3 else '**no**'} | {r['train_seconds'] / 60:.0f} / {base_min} |")
+    return lines + [""]
+
+
 # The peer's XSimGCL on Beauty as graph CF (epoch selected on the test set): Recall@20, NDCG@20.
 PEER_BEAUTY_GRAPH = PEER["peer_beauty_graph"]
 
@@ -371,6 +408,7 @@ def main(argv=None) -> int:
     lines += ["## Graph collaborative filtering", ""]
     lines += graph_section(runs, "yelp-sslrec", published=True)
     lines += graph_section(runs, "beauty-graph", published=False, root=Path(a.runs))
+    lines += ["## Does contrastive learning earn its place? (issue 15)", ""] + verdict_section(runs)
     lines += ["## Run settings", ""] + settings_section(runs)
     lines += ["## Ablation: SSL loss and training schema", ""] + ablation_section(Path(a.runs) / "ablation", runs)
     lines += ["## Why graph contrastive models need an SSL warm-up", ""] + stall_section(Path(a.bench))
