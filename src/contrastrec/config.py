@@ -112,6 +112,10 @@ class Config:
     dropout: float = 0.5
     attn_dropout: float = 0.5
     max_len: int = 50
+    # sequential models: train on every prefix of every training sequence (one example and one target
+    # each, as the reference implementations) instead of one sequence per user with a target per position
+    train_prefixes: bool = False
+    max_prefixes: int = 0  # train_prefixes: each user's most recent prefixes only (0 = all)
     reg_weight: float = 1e-4
     # lightgcn encoder: the output combines the layers by their "mean" (LightGCN) or "sum" (SSLRec's models)
     layer_aggregate: str = "mean"
@@ -535,6 +539,8 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"patience must be >= 0, got {cfg.patience}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
+    if cfg.max_prefixes < 0:
+        raise ConfigError(f"max_prefixes must be >= 0 (0 = all), got {cfg.max_prefixes}")
     if cfg.eval_users < 0 or cfg.lr_base_batch <= 0:
         raise ConfigError("eval_users must be >= 0 and lr_base_batch positive")
     if not 0 <= cfg.dropout < 1 or not 0 <= cfg.attn_dropout < 1:
@@ -643,6 +649,12 @@ def inert_keys(cfg: Config) -> dict[str, str]:
         out["rec_temperature"] = f"it is read by loss=softmax only (loss={loss})"
     if loss in ("ce", "softmax") or cls.task == "none":
         out["n_negatives"] = f"loss={loss} samples no negatives"
+    if not cls.sequential or cls.task == "none":
+        out["train_prefixes"] = out["max_prefixes"] = "it is read by trained sequential models only"
+    elif not getattr(cls, "PREFIXES", False):
+        out["train_prefixes"] = out["max_prefixes"] = f"{cfg.model} builds per-user training structures (not per prefix)"
+    elif not cfg.train_prefixes:
+        out["max_prefixes"] = "it is read by train_prefixes=true only"
     if cfg.lr_scale == "none":
         out["lr_base_batch"] = "it is read by lr_scale=linear|sqrt only"
     if cfg.neg_sampler != "popularity":

@@ -59,6 +59,7 @@ class BERT4RecParams:
 
 class BERT4Rec(SequentialModel):
     NAME = "bert4rec"
+    PREFIXES = False  # train_prefixes refused: its cloze examples are the users' sequences
     DESCRIPTION = "BERT4Rec cloze (masked-item) training of a bidirectional Transformer (Sun et al. CIKM 2019)"
     Params = BERT4RecParams
     HAS_SSL = False  # the cloze loss is the recommendation loss; no contrastive term

@@ -75,6 +75,7 @@ class DuoRecParams:
 
 class DuoRec(SequentialModel):
     NAME = "duorec"
+    PREFIXES = False  # train_prefixes refused: its supervised positives are grouped per user sequence
     DESCRIPTION = "DuoRec dropout + same-target supervised positives (Qiu et al. WSDM 2022)"
     Params = DuoRecParams
     HAS_SSL = True

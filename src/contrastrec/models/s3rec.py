@@ -64,6 +64,7 @@ class S3RecParams:
 
 class S3Rec(SequentialModel):
     NAME = "s3rec"
+    PREFIXES = False  # train_prefixes refused: its pre-training segments are drawn from the users' sequences
     DESCRIPTION = ("S3-Rec AAP/MIP/MAP/SP attribute pre-training, then fine-tuning; needs item attributes "
                    "(Zhou et al. CIKM 2020)")
     Params = S3RecParams

@@ -33,6 +33,7 @@ class SequentialModel(Recommender):
              "dropout": {"type": "float", "low": 0.0, "high": 0.5},
              "attn_dropout": {"type": "float", "low": 0.0, "high": 0.5}}
     CLUSTERS = False  # True when the model assigns users to clusters (ssl.false_negatives=same_cluster)
+    PREFIXES = True  # trains on the prefix examples of `train_prefixes` (False: per-user structures)
     DEFAULTS = {
         "loss": "ce", "ks": [5, 10, 20], "batch_size": 256, "lr": 1e-3, "embedding_dim": 64,
         "n_layers": 2, "n_heads": 2, "dropout": 0.5, "attn_dropout": 0.5, "max_len": 50,

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from contrastrec.data.dataset import DataError, Dataset, Split
-from contrastrec.data.sequences import padded_tokens
+from contrastrec.data.sequences import padded_tokens, prefix_tokens
 
 
 def epoch_generator(seed: int, epoch: int) -> np.random.Generator:
@@ -217,19 +217,28 @@ def length_bucketed_order(lengths: np.ndarray, batch_size: int, rng: np.random.G
 
 class SequenceBatches:
     """One training sequence per user: inputs ``items[:-1]``, next-item targets ``items[1:]``
-    (of the training part), left-padded/truncated to ``max_len``.
+    (of the training part), left-padded/truncated to ``max_len``. With ``prefixes=True`` (config
+    ``train_prefixes``), one example per prefix instead (:func:`~contrastrec.data.sequences.prefix_tokens`):
+    the items before an interaction as input and that item as the one target, at the last position
+    (``max_prefixes`` > 0: each user's most recent ones only).
 
     With ``bucket=True`` batches group sequences of similar length and are trimmed to their
     longest sequence (same result per sequence, far less padding computed)."""
 
     def __init__(self, dataset: Dataset, batch_size: int, max_len: int, seed: int, with_negatives: bool,
-                 bucket: bool = True, negatives=None, resident: bool | None = None):
-        full = padded_tokens(dataset.train, dataset.n_users, max_len + 1)
-        seq, pos = full[:, :-1].copy(), full[:, 1:].copy()
-        pos[seq == 0] = 0
-        keep = (pos > 0).any(1)
-        self.users = np.nonzero(keep)[0].astype(np.int64)
-        self.seq, self.pos = seq[keep], pos[keep]
+                 bucket: bool = True, negatives=None, resident: bool | None = None,
+                 prefixes: bool = False, max_prefixes: int = 0):
+        if prefixes:
+            self.users, self.seq, target = prefix_tokens(dataset.train, dataset.n_users, max_len, max_prefixes)
+            self.pos = np.zeros_like(self.seq)
+            self.pos[:, -1] = target
+        else:
+            full = padded_tokens(dataset.train, dataset.n_users, max_len + 1)
+            seq, pos = full[:, :-1].copy(), full[:, 1:].copy()
+            pos[seq == 0] = 0
+            keep = (pos > 0).any(1)
+            self.users = np.nonzero(keep)[0].astype(np.int64)
+            self.seq, self.pos = seq[keep], pos[keep]
         self.batch_size, self.seed, self.max_len = batch_size, seed, max_len
         self.with_negatives = with_negatives
         self.bucket = bucket

@@ -100,7 +100,7 @@ def make_batches(model, cfg: Config, dataset: Dataset):
         return PairwiseBatches(dataset, cfg.batch_size, cfg.n_negatives, cfg.seed, negatives=negatives)
     return SequenceBatches(dataset, cfg.batch_size, cfg.max_len, cfg.seed,
                            with_negatives=model.wants_negatives(),
-                           negatives=negatives)
+                           negatives=negatives, prefixes=cfg.train_prefixes, max_prefixes=cfg.max_prefixes)
 
 
 def peak_memory_mb(device: torch.device) -> float:
