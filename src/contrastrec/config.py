@@ -44,6 +44,10 @@ class SSLConfig:
     false_negatives: str = "none"  # none | same_target | same_cluster | same_user
     warmup_epochs: int = 0  # schema=joint: epochs on the main loss alone before the SSL terms start
     gamma: float = 1.0  # align_uniform: weight of the uniformity term
+    # infonce: clamp the positive logit s(q, k+)/T of the numerator to [-c, c] (0 = off); the
+    # denominator keeps it unclamped (LightGCL's authors' code, c = 5): the loss cannot be driven to 0
+    # by inflating the positive pair's score
+    pos_clamp: float = 0.0
     # graph models: the nodes contrasted per step: "unique" (the batch's unique users and positive items),
     # "batch" (every row's user and positive item, duplicates kept) or "batch_negatives" (also every sampled
     # negative item: SSLRec's SGL); one loss term per set (mean over its rows), the terms summed
@@ -598,7 +602,7 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
                 raise ConfigError(f"{key} does nothing for model {cfg.model}: {reason}")
 
 
-SSL_LOSS_KEYS = ("temperature", "similarity", "tau_plus", "beta", "margin", "gamma")
+SSL_LOSS_KEYS = ("temperature", "similarity", "tau_plus", "beta", "margin", "gamma", "pos_clamp")
 SEQUENCE_OPS = ("crop", "mask", "reorder", "substitute", "insert")  # augment.sequence.make_sequence_ops
 
 

@@ -117,3 +117,49 @@ def test_errors():
         InfoNCELoss()(q, k, rand(B, N, D))  # negatives passed positionally where labels go
     with pytest.raises(ValueError):
         InfoNCELoss()(q, k, torch.zeros(B, dtype=torch.long), negatives=rand(B, N, D))
+
+
+@pytest.mark.parametrize("neg_mode", ["in_batch", "shared", "per_anchor"])
+@pytest.mark.parametrize("symmetric", [False, True])
+def test_pos_clamp_matches_a_loop(neg_mode, symmetric):
+    """-clamp(s_ii/T, -c, c) + log(sum_j e^{s_ij/T}), the positive unclamped in the denominator
+    (LightGCL's authors' form), by a plain loop; past c the positive pair gets no gradient in the
+    numerator."""
+    import math
+
+    q, k = rand(B, D, seed=1) * 3, rand(B, D, seed=2) * 3  # dot products: some positives beyond c
+    t, c = 0.5, 2.0
+    negatives = {"in_batch": None, "shared": rand(N, D, seed=3), "per_anchor": rand(B, N, D, seed=3)}[neg_mode]
+
+    def one_direction(a, b):
+        total = 0.0
+        for i in range(B):
+            pos = float(a[i] @ b[i]) / t
+            if negatives is None:
+                others = [float(a[i] @ b[j]) / t for j in range(B) if j != i]
+            else:
+                n = negatives if negatives.dim() == 2 else negatives[i]
+                others = [float(a[i] @ n[j]) / t for j in range(n.shape[0])]
+            lse = math.log(math.exp(pos) + sum(math.exp(o) for o in others))
+            total += lse - min(max(pos, -c), c)
+        return total / B
+
+    want = one_direction(q, k)
+    if symmetric:
+        want = 0.5 * (want + one_direction(k, q))
+    got = LF.info_nce(q, k, negatives, temperature=t, similarity="dot", symmetric=symmetric, pos_clamp=c)
+    assert abs(float(got) - want) < 1e-9
+    assert float(LF.info_nce(q, k, negatives, temperature=t, similarity="dot", symmetric=symmetric)) != pytest.approx(want)
+    loss = InfoNCELoss(temperature=t, similarity="dot", symmetric=symmetric, pos_clamp=c)
+    assert abs(float(loss(q, k, negatives=negatives)) - want) < 1e-9
+
+
+def test_pos_clamp_stops_the_pull_past_c():
+    q = torch.tensor([[10.0, 0.0], [0.0, 1.0]], dtype=torch.float64, requires_grad=True)
+    k = torch.tensor([[10.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    LF.info_nce(q, k, temperature=1.0, similarity="dot", pos_clamp=5.0).backward()
+    # anchor 0: positive logit 100 > 5, its only gradient is the softmax's (≈ k0 weight 1): the numerator
+    # adds nothing, so d/dq0 = softmax-weighted keys (≈ k0), not softmax - k0 (≈ 0)
+    assert torch.allclose(q.grad[0], torch.tensor([10.0, 0.0], dtype=torch.float64) / 2, atol=1e-6)
+    with pytest.raises(ValueError, match="pos_clamp"):
+        InfoNCELoss(pos_clamp=-1.0)

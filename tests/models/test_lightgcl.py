@@ -146,10 +146,15 @@ def _reference_terms(model, batch):
     neg_s = torch.einsum("bd,bkd->bk", u[users], i[neg])
     rec = LF.bpr_loss(pos_s.expand_as(neg_s), neg_s)
     uu, ii = torch.unique(users), torch.unique(pos)
-    t, sim = model.cfg.ssl.temperature, model.cfg.ssl.similarity
-    ssl = LF.info_nce(gu[uu], u[uu], temperature=t, similarity=sim) + LF.info_nce(gi[ii], i[ii], temperature=t,
-                                                                               similarity=sim)
-    return rec, model.cfg.ssl.weight * ssl
+    t, sim, c = model.cfg.ssl.temperature, model.cfg.ssl.similarity, model.cfg.ssl.pos_clamp
+
+    def authors_infonce(q, k):  # -clamp(q_i.k_i / t, -c, c) + log sum_j e^{q_i.k_j / t} (HKUDS/LightGCL model.py)
+        if sim == "cosine":
+            q, k = torch.nn.functional.normalize(q, dim=-1), torch.nn.functional.normalize(k, dim=-1)
+        logits = q @ k.t() / t
+        return (torch.logsumexp(logits, 1) - logits.diagonal().clamp(-c, c)).mean()
+
+    return rec, model.cfg.ssl.weight * (authors_infonce(gu[uu], u[uu]) + authors_infonce(gi[ii], i[ii]))
 
 
 @pytest.mark.parametrize("over", [{}, {"lightgcl.aggregate": "mean", "ssl.similarity": "cosine"}])
@@ -161,7 +166,8 @@ def test_lightgcl_terms_equal_the_dense_reference(over):
     assert torch.allclose(terms["rec"], rec, atol=1e-5)
     assert torch.allclose(terms["ssl"], ssl, atol=1e-5)
     cfg = model.cfg  # the authors' defaults for Yelp
-    assert (cfg.ssl.temperature, cfg.ssl.weight, model.params.q, cfg.weight_decay) == (0.2, 0.2, 5, 2e-7)
+    assert (cfg.ssl.temperature, cfg.ssl.weight, model.params.q, cfg.weight_decay, cfg.ssl.pos_clamp) == \
+        (0.2, 0.2, 5, 2e-7, 5.0)
 
 
 def test_lightgcl_whole_table_negatives_and_integrated_views():
@@ -170,9 +176,9 @@ def test_lightgcl_whole_table_negatives_and_integrated_views():
     uu, ii = torch.unique(batch["users"]), torch.unique(batch["pos"])
     t = model.cfg.ssl.temperature
 
-    def whole_table(q, table, ids):  # -log e^{q.k/t} / sum over every row of the table, as the authors'
+    def whole_table(q, table, ids):  # -clamp(q.k/t, -5, 5) + log sum over every row of the table, as the authors'
         logits = q @ table.t() / t
-        return (torch.logsumexp(logits, 1) - logits.gather(1, ids[:, None]).squeeze(1)).mean()
+        return (torch.logsumexp(logits, 1) - logits.gather(1, ids[:, None]).squeeze(1).clamp(-5, 5)).mean()
 
     want = model.cfg.ssl.weight * (whole_table(gu[uu], u, uu) + whole_table(gi[ii], i, ii))
     assert torch.allclose(model.loss_terms(batch)["ssl"], want, atol=1e-5)

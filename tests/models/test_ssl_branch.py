@@ -124,3 +124,22 @@ def test_triplet_with_a_pool_skips_the_anchor_pool_row():
     assert bool((idx == ids.unsqueeze(1)).any())
     ref = _triplet_loop(q, k, pool, idx, lambda i, c, j: j == int(ids[i]), margin=0.5)
     assert abs(float(got) - ref) < 1e-5
+
+
+def test_all_negatives_with_pos_clamp_by_loops():
+    """ssl.pos_clamp with ssl.negatives=all (the fused whole-pool path): -clamp(pos) + log(den), dot
+    products large enough that some positives pass the clamp."""
+    torch.manual_seed(0)
+    c, t = 1.5, 0.3
+    br = SSLBranch(SSLConfig(negatives="all", temperature=t, similarity="dot", pos_clamp=c), 4)
+    pool = torch.randn(9, 4)
+    ids = torch.tensor([2, 7, 2, 0])
+    q = pool[ids] * 1.5 + 0.1 * torch.randn(4, 4)
+    got = br(q, pool[ids], pool=pool, anchor_ids=ids)
+    ref, clamped = 0.0, 0
+    for i in range(4):
+        pos = float(q[i].double() @ pool[ids[i]].double()) / t
+        den = sum(math.exp(float(q[i].double() @ pool[j].double()) / t) for j in range(9))
+        ref += (math.log(den) - min(max(pos, -c), c)) / 4
+        clamped += pos > c
+    assert clamped and abs(float(got) - ref) < 1e-4

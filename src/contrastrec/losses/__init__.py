@@ -84,6 +84,7 @@ def make_ssl_loss(
     symmetric: bool | None = None,
     distance: str | None = None,
     gamma: float | None = None,
+    pos_clamp: float | None = None,
 ) -> nn.Module:
     """Build the SSL loss ``name`` (a key of :data:`SSL_LOSSES`).
 
@@ -96,7 +97,7 @@ def make_ssl_loss(
         raise ValueError(f"unknown SSL loss {name!r}; valid choices: {', '.join(SSL_LOSSES)}")
     cls = SSL_LOSSES[name]
     given = dict(temperature=temperature, tau_plus=tau_plus, beta=beta, similarity=similarity, margin=margin,
-                 symmetric=symmetric, distance=distance, gamma=gamma)
+                 symmetric=symmetric, distance=distance, gamma=gamma, pos_clamp=pos_clamp)
     accepted = inspect.signature(cls.__init__).parameters
     unused = sorted(k for k, v in given.items() if v is not None and k not in accepted)
     if unused:

@@ -373,6 +373,13 @@ def _masked_ce_rows(logits: Tensor, removed: Tensor | None) -> Tensor:
     return F.cross_entropy(logits, target, reduction="none")
 
 
+def _clamp_correction(pos: Tensor, c: float) -> Tensor | float:
+    """``pos - clamp(pos, -c, c)``: added to ``LSE - pos`` it gives ``LSE - clamp(pos)`` (0: no clamp)."""
+    if not c:
+        return 0.0
+    return pos - pos.clamp(-c, c)
+
+
 def _offdiag(mask: Tensor | None, b: int, device) -> Tensor | None:
     if mask is None:
         return None
@@ -387,6 +394,7 @@ def info_nce(
     similarity: str = "cosine",
     symmetric: bool = False,
     positive_mask: Tensor | None = None,
+    pos_clamp: float = 0.0,
 ) -> Tensor:
     """InfoNCE / NT-Xent (van den Oord et al., CPC 2018; Chen et al., SimCLR 2020).
 
@@ -401,6 +409,10 @@ def info_nce(
     * ``symmetric``: average of the query->key and key->query losses (the latter uses ``positive_mask.T``
       in-batch, and the same explicit negatives with ``key`` as anchor).
 
+    * ``pos_clamp`` c > 0: the numerator's positive logit is clamped to ``[-c, c]`` (the denominator
+      keeps it unclamped): ``-clamp(s_ii/T, -c, c) + log(sum_j e^{s_ij/T})``, LightGCL's authors' form
+      (Cai et al., ICLR 2023, code HKUDS/LightGCL, c = 5); past c the positive pair gets no pull.
+
     One-element batch / all negatives masked: the denominator holds only the positive, loss 0.
     """
     _check_positive("temperature", temperature)
@@ -413,10 +425,11 @@ def info_nce(
         # 1/T folded into the (normalised) queries: one [B, D] scaling instead of a [B, B] division
         qs = (_normalize(query) if similarity == "cosine" else query) * (1.0 / temperature)
         logits = qs @ (_normalize(key) if similarity == "cosine" else key).t()
-        loss = _masked_ce_rows(logits, removed).mean()
+        clamp = _clamp_correction(logits.diagonal(), pos_clamp)
+        loss = (_masked_ce_rows(logits, removed) + clamp).mean()
         if symmetric:
             loss_t = _masked_ce_rows(logits.transpose(0, 1), None if removed is None else removed.transpose(0, 1))
-            loss = 0.5 * (loss + loss_t.mean())
+            loss = 0.5 * (loss + (loss_t + clamp).mean())
         return loss
     if negatives.dim() not in (2, 3) or negatives.shape[-1] != query.shape[1] or \
             (negatives.dim() == 3 and negatives.shape[0] != b):
@@ -436,7 +449,7 @@ def info_nce(
         neg = a @ keys.t() if keys.dim() == 2 else torch.einsum("bd,bnd->bn", a, keys)
         if positive_mask is not None:
             neg = neg.masked_fill(positive_mask, float("-inf"))
-        return (torch.logaddexp(pos, torch.logsumexp(neg, dim=1)) - pos).mean()
+        return (torch.logaddexp(pos, torch.logsumexp(neg, dim=1)) - pos + _clamp_correction(pos, pos_clamp)).mean()
 
     loss = direction(query, key)
     if symmetric:

@@ -15,13 +15,17 @@ class InfoNCELoss(nn.Module):
     See :func:`contrastrec.losses.functional.info_nce`.
     """
 
-    def __init__(self, temperature: float = 0.2, similarity: str = "cosine", symmetric: bool = False) -> None:
+    def __init__(self, temperature: float = 0.2, similarity: str = "cosine", symmetric: bool = False,
+                 pos_clamp: float = 0.0) -> None:
         super().__init__()
         LF._check_positive("temperature", temperature)
         LF._check_choice("similarity", similarity, LF.SIMILARITIES)
+        if not pos_clamp >= 0:
+            raise ValueError(f"pos_clamp must be >= 0 (0 = off), got {pos_clamp}")
         self.temperature = float(temperature)
         self.similarity = similarity
         self.symmetric = bool(symmetric)
+        self.pos_clamp = float(pos_clamp)
 
     def forward(self, query: Tensor, key: Tensor, labels: Tensor | None = None,
                 positive_mask: Tensor | None = None, *, negatives: Tensor | None = None) -> Tensor:
@@ -29,7 +33,9 @@ class InfoNCELoss(nn.Module):
             positive_mask = LF.pair_mask(labels, positive_mask, query.shape[0])
         elif labels is not None:
             raise ValueError("labels define in-batch pairs; with explicit negatives pass a [B, n] positive_mask")
-        return LF.info_nce(query, key, negatives, self.temperature, self.similarity, self.symmetric, positive_mask)
+        return LF.info_nce(query, key, negatives, self.temperature, self.similarity, self.symmetric, positive_mask,
+                           pos_clamp=self.pos_clamp)
 
     def extra_repr(self) -> str:
-        return f"temperature={self.temperature}, similarity={self.similarity!r}, symmetric={self.symmetric}"
+        return (f"temperature={self.temperature}, similarity={self.similarity!r}, symmetric={self.symmetric}"
+                + (f", pos_clamp={self.pos_clamp}" if self.pos_clamp else ""))

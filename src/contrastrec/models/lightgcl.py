@@ -22,8 +22,10 @@ Dot products of xavier-initialised embeddings are small, so the contrastive term
 at the start and no ``ssl.warmup_epochs`` is needed (measured on synthetic data: with
 ``ssl.similarity: cosine`` BPR stalls from the first epoch, as SGL's and SimGCL's do, unless warmed up).
 
-Differences from the authors' code: their positive logit is clamped to [-5, 5] (InfoNCE here has no
-clamp: with dot products the term falls towards 0 instead of staying near log N); the SSL anchors are
+The positive logit of the InfoNCE numerator is clamped to [-5, 5] (``ssl.pos_clamp`` 5, the authors'
+code; the denominator keeps it unclamped): without it, dot products let the term fall towards 0 by
+inflating the positive pairs, the embeddings grow and validation peaks within 2 epochs (our first
+yelp-sslrec run, made without the clamp). Differences from the authors' code: the SSL anchors are
 the batch's unique users and positive items (the authors: every user of the batch, and its positive
 and negative items); ``ssl.negatives`` defaults to in-batch (theirs: the whole table, ``all``); the
 edge dropout drops an edge in both directions at once.
@@ -57,7 +59,8 @@ class LightGCL(GraphModel):
     HAS_SSL = True
     ENCODERS = ("lightgcn",)
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "n_layers": 2, "ssl.temperature": 0.2,
-                "ssl.weight": 0.2, "ssl.similarity": "dot", "reg_weight": 0.0, "weight_decay": 2e-7}
+                "ssl.weight": 0.2, "ssl.similarity": "dot", "ssl.pos_clamp": 5.0, "reg_weight": 0.0,
+                "weight_decay": 2e-7}
     SPACE = {**GraphModel.SPACE, **SSL_SPACE, "lightgcl.q": {"type": "int", "low": 1, "high": 20},
              "lightgcl.dropout": {"type": "float", "low": 0.0, "high": 0.5},
              "weight_decay": {"type": "float", "low": 1e-9, "high": 1e-4, "log": True}}

@@ -171,7 +171,7 @@ class SSLBranch(nn.Module):
         """InfoNCE of ``qh [B, D]`` with positives ``kh [B, D]`` against every pool row ``ph [P, D]``
         except the anchor's own (``anchor_ids [B]``), whose slot holds the positive: the logits
         ``[B, P]`` with the own slot overwritten, then one fused cross-entropy (no ``[B, P]`` mask).
-        Same value as ``info_nce(qh, kh, negatives=ph, positive_mask=own rows)``."""
+        Same value as ``info_nce(qh, kh, negatives=ph, positive_mask=own rows, pos_clamp=ssl.pos_clamp)``."""
         t = self.cfg.temperature
         if self.cfg.similarity == "cosine":
             qh, kh, ph = (F.normalize(x, dim=-1, eps=1e-8) for x in (qh, kh, ph))
@@ -180,4 +180,8 @@ class SSLBranch(nn.Module):
         if not torch.equal(kh, ph[anchor_ids]):  # graph views: the positive already sits in its slot
             rows = torch.arange(qh.shape[0], device=qh.device)
             logits = logits.index_put((rows, anchor_ids), (qs * kh).sum(-1))
-        return F.cross_entropy(logits, anchor_ids)
+        loss = F.cross_entropy(logits, anchor_ids)
+        if self.cfg.pos_clamp:  # the numerator's positive logit clamped (LF.info_nce, pos_clamp)
+            pos = logits.gather(1, anchor_ids[:, None]).squeeze(1)
+            loss = loss + (pos - pos.clamp(-self.cfg.pos_clamp, self.cfg.pos_clamp)).mean()
+        return loss
