@@ -8,6 +8,7 @@ results and timings) are read from benchmarks/peer_numbers.yaml, where each one 
 nothing here is typed in by hand.
 
     python benchmarks/collect_results.py --runs runs --bench runs/bench --output docs/results.md
+    python benchmarks/collect_results.py --update yelp-seq-bert4rec ...   # add runs, regenerate the tables
 """
 from __future__ import annotations
 
@@ -392,13 +393,67 @@ def scale_section(bench: Path, plot: Path | None = None) -> list[str]:
     return lines
 
 
+EVIDENCE = ("results.json", "log.jsonl", "config.yaml", "dataset.json")
+
+
+def copy_evidence(runs_root: Path, names: list[str], evidence: Path) -> None:
+    """Each named run's results, per-epoch log, config and data summary (no weights) into ``evidence``."""
+    import shutil
+
+    for name in names:
+        dst = evidence / name
+        dst.mkdir(parents=True, exist_ok=True)
+        for f in EVIDENCE:
+            if (runs_root / name / f).exists():
+                shutil.copy2(runs_root / name / f, dst / f)
+
+
+def replace_section(text: str, heading: str, body: list[str], before: str = "## Run settings") -> str:
+    """``text`` with the section under the line ``heading`` (up to the next ``##``/``###`` heading)
+    replaced by ``heading`` + ``body``; a missing section is inserted before the line ``before``."""
+    lines = text.split("\n")
+    if heading in lines:
+        i = lines.index(heading)
+        j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ") or lines[k].startswith("### ")),
+                 len(lines))
+        # a "##" heading's own "###" sub-sections belong to it only when it is a "##" heading
+        if heading.startswith("## "):
+            j = next((k for k in range(i + 1, len(lines)) if lines[k].startswith("## ")), len(lines))
+        return "\n".join(lines[:i] + [heading, ""] + body + lines[j:])
+    k = lines.index(before)
+    return "\n".join(lines[:k] + [heading, ""] + body + lines[k:])
+
+
+def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, copy_names: list[str]) -> None:
+    """Regenerate the data-set tables and the issue-15 verdict of an existing docs/results.md from the
+    evidence folder (docs/runs), after copying the named new runs into it; the rest of the page
+    (ablations, trials, speed), whose runs are not all kept in runs/, is left as it is."""
+    if copy_from is not None:
+        copy_evidence(copy_from, copy_names, evidence_runs)
+    runs = load_runs(evidence_runs)
+    text = output.read_text()
+    for folder in ("beauty", "yelp-seq"):
+        sec = seq_section(runs, folder)
+        text = replace_section(text, sec[0], sec[2:])
+    sec = graph_section(runs, "yelp-sslrec", published=True)
+    text = replace_section(text, sec[0], sec[2:])
+    text = replace_section(text, "## Does contrastive learning earn its place? (issue 15)", verdict_section(runs))
+    output.write_text(text)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--bench", default="runs/bench")
     ap.add_argument("--output", default="docs/results.md")
     ap.add_argument("--preamble", default="benchmarks/results_preamble.md")
+    ap.add_argument("--update", nargs="*", metavar="RUN",
+                    help="only copy these runs (from --runs) into docs/runs and regenerate the beauty, yelp-seq and "
+                         "yelp-sslrec tables and the verdict from docs/runs, leaving the rest of --output as it is")
     a = ap.parse_args(argv)
+    if a.update is not None:
+        update_sections(Path(a.output), Path(a.output).parent / "runs", Path(a.runs), a.update)
+        return 0
     runs = load_runs(Path(a.runs))
     runs.update(load_tuned(Path(a.runs) / "tune"))
     pre = Path(a.preamble).read_text() if Path(a.preamble).exists() else "# Results\n"
