@@ -52,6 +52,9 @@ class SSLConfig:
     # "batch" (every row's user and positive item, duplicates kept) or "batch_negatives" (also every sampled
     # negative item: SSLRec's SGL); one loss term per set (mean over its rows), the terms summed
     anchors: str = "unique"
+    # graph models: at most this many anchors per set and step (a seeded sample of the set; 0 = all).
+    # Bounds the contrastive cost of a step when batches grow with the data (docs/scale.md)
+    max_anchors: int = 0
 
 
 @dataclass
@@ -543,6 +546,8 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"patience must be >= 0, got {cfg.patience}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
+    if cfg.ssl.max_anchors < 0:
+        raise ConfigError(f"ssl.max_anchors must be >= 0 (0 = all), got {cfg.ssl.max_anchors}")
     if cfg.max_prefixes < 0:
         raise ConfigError(f"max_prefixes must be >= 0 (0 = all), got {cfg.max_prefixes}")
     if cfg.eval_users < 0 or cfg.lr_base_batch <= 0:
@@ -637,6 +642,11 @@ def inert_keys(cfg: Config) -> dict[str, str]:
             out["ssl.head_batch_norm"] = "ssl.head=none has no layer to normalise"
         if cfg.schema != "joint":
             out["ssl.warmup_epochs"] = f"the warm-up is a schema=joint schedule (schema={cfg.schema})"
+        if not getattr(cls, "CAPS_ANCHORS", False):
+            out["ssl.max_anchors"] = ("its contrastive anchors are the batch's sequences / its own step's nodes "
+                                      "(batch_size sets how many)")
+        elif cfg.schema == "integrated":
+            out["ssl.max_anchors"] = "schema=integrated contrasts each interaction of the batch"
         if not getattr(cls, "SSL_ANCHORS", ()):
             from contrastrec.models.registry import registered
 

@@ -151,15 +151,15 @@ class DCCF(GraphModel):
             out, channels = self.propagate()
             u, i = self.encoder.split(out)
             terms = self.main_terms(batch, u[users], i[pos], i[neg])
-            au, ai, whole = torch.unique(users), torch.unique(pos), True
+            au, ai, whole = self.cap_anchors(torch.unique(users)), self.cap_anchors(torch.unique(pos)), True
         else:
             rows, iu, ip, ineg = self.batch_rows(users, pos, neg)
             out, channels = self.propagate(rows)
             terms = self.main_terms(batch, out[iu], out[ip], out[ineg])
             if not ssl:
                 return terms
-            au = torch.searchsorted(rows, torch.unique(users))
-            ai = torch.searchsorted(rows, torch.unique(pos) + self.n_users)
+            au = self.cap_anchors(torch.searchsorted(rows, torch.unique(users)))  # ssl.max_anchors: one sample
+            ai = self.cap_anchors(torch.searchsorted(rows, torch.unique(pos) + self.n_users))  # for all channels
             whole = False
         loss = sum(self.contrast(z, v, au, ai, whole) for z, *views in channels for v in views)
         terms["ssl"] = self.cfg.ssl.weight * loss

@@ -26,6 +26,7 @@ from contrastrec.samplers import same_label_mask
 from contrastrec.samplers.mixgcf import mix_negatives_rows, pool_layers
 
 MIXGCF_SALT = 6007  # epoch_generator salt of MixGCF's positive-mixing draws
+ANCHOR_SALT = 7121  # epoch_generator salt of the ssl.max_anchors samples
 # what neg_sampler=mixgcf relies on: the recommendation branch is the encoder's own layer combination, trained
 # by this class's loss path; a model that redefines any of these is refused (see mixgcf_conflicts)
 MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted", "loss_terms", "main_terms",
@@ -41,6 +42,7 @@ class GraphModel(Recommender):
     ENCODERS: tuple[str, ...] = ("mf", "lightgcn")  # the encoders the model works with
     uses_graph = True
     ROW_RESTRICTED = False
+    CAPS_ANCHORS = True  # ssl.max_anchors acts on view_contrast / node_contrast / the views path (NCL: its own step)
     """True when the recommendation branch is :meth:`rows_embeddings` read at the batch's rows and
     :meth:`ssl_terms` ignores its ``user_emb`` / ``item_emb`` arguments: :meth:`loss_terms` then
     propagates only what the batch reads (the last LightGCN layer at the batch's nodes, see
@@ -58,6 +60,7 @@ class GraphModel(Recommender):
         self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         # MixGCF's α draws: a generator reseeded per epoch (on_epoch_start), so a resumed run repeats them
         self._mix_gen = self.epoch_generator(MIXGCF_SALT, 0) if cfg.neg_sampler == "mixgcf" else None
+        self._anchor_gen = self.epoch_generator(ANCHOR_SALT, 0)
         if self.uses_graph and cfg.encoder in ("", "lightgcn"):
             from contrastrec.encoders.lightgcn import LightGCNEncoder
 
@@ -134,6 +137,17 @@ class GraphModel(Recommender):
         super().on_epoch_start(epoch)
         if self._mix_gen is not None:
             self._mix_gen = self.epoch_generator(MIXGCF_SALT, epoch)
+        if self.cfg.ssl.max_anchors:
+            self._anchor_gen = self.epoch_generator(ANCHOR_SALT, epoch)
+
+    def cap_anchors(self, ids: torch.Tensor) -> torch.Tensor:
+        """``ids`` (one anchor set ``[n]``), or a seeded sample of ``ssl.max_anchors`` of them in
+        their original order when there are more (drawn from the epoch's generator: resumable)."""
+        k = self.cfg.ssl.max_anchors
+        if not k or ids.shape[0] <= k:
+            return ids
+        keep = torch.randperm(ids.shape[0], generator=self._anchor_gen)[:k].sort().values
+        return ids[keep.to(ids.device)]
 
     # ------------------------------------------------------------------ pieces
     def embeddings(self) -> tuple[torch.Tensor, torch.Tensor]:
@@ -229,6 +243,7 @@ class GraphModel(Recommender):
         by n_users) when ``ssl.negatives`` is in-batch, so that only the batch's rows are
         propagated; with explicit negatives (drawn from the whole table) it is called with
         ``rows=None`` and returns the whole tables ``(user_emb, item_emb)``."""
+        users, items = self.cap_anchors(users), self.cap_anchors(items)
         if self.cfg.ssl.negatives == "in_batch":
             rows = torch.cat([users, items + self.n_users])
             v1, v2, b = view(0, rows), view(1, rows), users.shape[0]
@@ -241,8 +256,8 @@ class GraphModel(Recommender):
         negatives (``ssl.negatives``) come from the second view's whole user / item table.
         ``users`` / ``items``: node ids, or lists of id sets (``ssl.anchors``, see
         :func:`~contrastrec.models.ssl.anchor_sets`): one term per set, summed."""
-        us = users if isinstance(users, (list, tuple)) else [users]
-        its = items if isinstance(items, (list, tuple)) else [items]
+        us = [self.cap_anchors(u) for u in (users if isinstance(users, (list, tuple)) else [users])]
+        its = [self.cap_anchors(i) for i in (items if isinstance(items, (list, tuple)) else [items])]
         terms = ([self.ssl(u1[u], u2[u], pool=u2, anchor_ids=u, pool_weights=self.user_pop, pool_key="users")
                   for u in us]
                  + [self.ssl(i1[i], i2[i], pool=i2, anchor_ids=i, pool_weights=self.item_pop, pool_key="items")
@@ -301,8 +316,8 @@ class GraphModel(Recommender):
             terms = self.main_terms(batch, out[iu], out[ip], out[ineg])
             if views is not None:  # the method's two views at the batch's rows: contrast its unique nodes
                 v1, v2 = views  # rows are sorted and hold every user and positive item of the batch
-                ju = torch.searchsorted(rows, torch.unique(users))
-                ji = torch.searchsorted(rows, torch.unique(pos) + self.n_users)
+                ju = self.cap_anchors(torch.searchsorted(rows, torch.unique(users)))
+                ji = self.cap_anchors(torch.searchsorted(rows, torch.unique(pos) + self.n_users))
                 terms["ssl"] = self.cfg.ssl.weight * (self.ssl(v1[ju], v2[ju]) + self.ssl(v1[ji], v2[ji]))
             elif self.ssl_active():
                 terms.update(self.ssl_terms(batch, None, None))

@@ -140,7 +140,7 @@ class HCCF(GraphModel):
         u, i = self.encoder.split(torch.stack(layers, 0).sum(0))
         terms = self.main_terms(batch, u[users], i[pos], i[neg])
         if self.ssl_active():
-            uu, ii = torch.unique(users), torch.unique(pos)
+            uu, ii = self.cap_anchors(torch.unique(users)), self.cap_anchors(torch.unique(pos))  # one sample, all layers
             split = self.encoder.split
             terms["ssl"] = self.cfg.ssl.weight * sum(
                 self.node_contrast(uu, ii, *split(z.detach()), *split(gam)) for z, gam in zip(local, hyper))

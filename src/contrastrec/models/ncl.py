@@ -59,6 +59,7 @@ class NCL(GraphModel):
                 "ssl.weight": 1.0, "reg_weight": 1e-4}
     LAYER_AGGREGATE = True
     SSL_ANCHORS = ("unique", "batch")
+    CAPS_ANCHORS = False  # its structure / prototype contrasts pick their nodes in its own step
     SPACE = {**GraphModel.SPACE, "ssl.temperature": {"type": "float", "low": 0.05, "high": 1.0, "log": True},
              "ncl.struct_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
              "ncl.proto_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}}
