@@ -438,6 +438,14 @@ def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, c
     sec = graph_section(runs, "yelp-sslrec", published=True)
     text = replace_section(text, sec[0], sec[2:])
     text = replace_section(text, "## Does contrastive learning earn its place? (issue 15)", verdict_section(runs))
+    if copy_from is not None and (copy_from / "bench" / "scale.json").exists():  # the cost-growth table and plot
+        bench = evidence_runs / "bench"
+        bench.mkdir(parents=True, exist_ok=True)
+        import shutil
+
+        shutil.copy2(copy_from / "bench" / "scale.json", bench / "scale.json")
+        scale = scale_section(bench, output.parent / "img" / "scale.png")
+        text = replace_section(text, "## Cost growth with data size (issue 12)", scale, before="## Speed")
     output.write_text(text)
 
 
