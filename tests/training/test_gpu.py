@@ -32,3 +32,16 @@ def test_bf16_autocast_trains(tmp_path):
                                                          amp=True))
     res = fit(cfg, ds, tmp_path / "amp", progress=False, log=lambda s: None)
     assert 0 <= res["test"]["ndcg@10"] <= 1
+
+
+def test_device_resident_batches_equal_the_cpu_batches():
+    """On CUDA the batches are built on the device (data sent once, one pinned transfer per epoch):
+    the same values as the CPU path."""
+    from contrastrec.training.batches import PairwiseBatches, SequenceBatches
+
+    ds, cuda, cpu = make_tiny(), torch.device("cuda"), torch.device("cpu")
+    for make in (lambda: PairwiseBatches(ds, 32, 3, seed=1), lambda: SequenceBatches(ds, 16, 5, seed=0, with_negatives=True)):
+        a, b = list(make().epoch(2, cpu)), list(make().epoch(2, cuda))
+        assert len(a) == len(b) > 0
+        for x, y in zip(a, b):
+            assert all(y[k].device.type == "cuda" and torch.equal(x[k], y[k].cpu()) for k in x)
