@@ -204,17 +204,26 @@ def graph_section(runs: dict, folder: str, published: bool, root: Path | None = 
     return lines + [""]
 
 
+def model_settings(c: dict) -> str:
+    """The model's own section of a saved config (``<model>.*``); configs saved before each model had
+    one kept SGL's in ``sgl`` and SimGCL's / XSimGCL's in ``graph``."""
+    model = c["model"]
+    sec = c.get(model) if isinstance(c.get(model), dict) else None
+    if sec is None and model in ("simgcl", "xsimgcl") and isinstance(c.get("graph"), dict):
+        sec = {k: c["graph"][k] for k in ("eps", "layer_cl") if k in c["graph"] and (model == "xsimgcl" or k == "eps")}
+    return ", ".join(f"{k}={v}" for k, v in (sec or {}).items())
+
+
 def settings_section(runs: dict) -> list[str]:
-    keys = ["lr", "batch_size", "embedding_dim", "n_layers", "reg_weight", "dropout", "loss"]
+    keys = ["lr", "batch_size", "embedding_dim", "n_layers", "reg_weight", "weight_decay", "dropout", "loss"]
     lines = ["### Settings of each run", "", "| run | " + " | ".join(keys) + " | ssl (loss, τ, λ) | model-specific |",
              "|" + "---|" * (len(keys) + 3)]
     for name, r in runs.items():
         c = r["config"]
-        ssl = c["ssl"]
-        spec = {"sgl": f"sgl={c['sgl']}", "simgcl": f"eps={c['graph']['eps']}",
-                "xsimgcl": f"eps={c['graph']['eps']}, l*={c['graph']['layer_cl']}"}.get(c["model"], "")
-        lines.append(f"| {name} | " + " | ".join(str(c.get(k)) for k in keys)
-                     + f" | {ssl['loss']}, {ssl['temperature']}, {ssl['weight']} | {spec} |")
+        ssl = c.get("ssl") or {}
+        ssl_s = f"{ssl['loss']}, {ssl['temperature']}, {ssl['weight']}" if is_contrastive(c["model"]) and ssl else "–"
+        lines.append(f"| {name} | " + " | ".join(str(c.get(k, "")) for k in keys)
+                     + f" | {ssl_s} | {model_settings(c)} |")
     return lines + [""]
 
 
@@ -438,6 +447,8 @@ def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, c
     sec = graph_section(runs, "yelp-sslrec", published=True)
     text = replace_section(text, sec[0], sec[2:])
     text = replace_section(text, "## Does contrastive learning earn its place? (issue 15)", verdict_section(runs))
+    sec = settings_section(runs)
+    text = replace_section(text, sec[0], sec[2:])
     if copy_from is not None and (copy_from / "bench" / "scale.json").exists():  # the cost-growth table and plot
         bench = evidence_runs / "bench"
         bench.mkdir(parents=True, exist_ok=True)
