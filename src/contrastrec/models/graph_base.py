@@ -42,12 +42,12 @@ class GraphModel(Recommender):
     ENCODERS: tuple[str, ...] = ("mf", "lightgcn")  # the encoders the model works with
     uses_graph = True
     ROW_RESTRICTED = False
-    CAPS_ANCHORS = True  # ssl.max_anchors acts on view_contrast / node_contrast / the views path (NCL: its own step)
     """True when the recommendation branch is :meth:`rows_embeddings` read at the batch's rows and
     :meth:`ssl_terms` ignores its ``user_emb`` / ``item_emb`` arguments: :meth:`loss_terms` then
     propagates only what the batch reads (the last LightGCN layer at the batch's nodes, see
     :meth:`LightGCNEncoder.propagate_rows`) and passes ``None`` for both. Same values and gradients
     as the full propagation; much less work per step."""
+    CAPS_ANCHORS = True  # ssl.max_anchors acts on view_contrast / node_contrast / the views path (NCL: its own step)
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

@@ -182,6 +182,5 @@ class SSLBranch(nn.Module):
             logits = logits.index_put((rows, anchor_ids), (qs * kh).sum(-1))
         loss = F.cross_entropy(logits, anchor_ids)
         if self.cfg.pos_clamp:  # the numerator's positive logit clamped (LF.info_nce, pos_clamp)
-            pos = logits.gather(1, anchor_ids[:, None]).squeeze(1)
-            loss = loss + (pos - pos.clamp(-self.cfg.pos_clamp, self.cfg.pos_clamp)).mean()
+            loss = loss + LF._clamp_correction(logits.gather(1, anchor_ids[:, None]).squeeze(1), self.cfg.pos_clamp).mean()
         return loss
