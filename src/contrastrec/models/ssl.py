@@ -47,6 +47,7 @@ from contrastrec.config import Config, ConfigError, SSLConfig
 from contrastrec.heads import make_head
 from contrastrec.losses import functional as LF
 from contrastrec.losses import make_ssl_loss
+from contrastrec.losses.pool_lse import pool_logsumexp
 from contrastrec.samplers.pool import MINED, PoolMiner
 
 EXPLICIT_NEGATIVE_LOSSES = ("infonce", "triplet")
@@ -169,18 +170,18 @@ class SSLBranch(nn.Module):
     def all_pool_infonce(self, qh: torch.Tensor, kh: torch.Tensor, ph: torch.Tensor,
                          anchor_ids: torch.Tensor) -> torch.Tensor:
         """InfoNCE of ``qh [B, D]`` with positives ``kh [B, D]`` against every pool row ``ph [P, D]``
-        except the anchor's own (``anchor_ids [B]``), whose slot holds the positive: the logits
-        ``[B, P]`` with the own slot overwritten, then one fused cross-entropy (no ``[B, P]`` mask).
+        except the anchor's own (``anchor_ids [B]``), whose slot holds the positive. The denominator
+        is :func:`~contrastrec.losses.pool_lse.pool_logsumexp` (blocked: no ``[B, P]`` matrix is kept).
         Same value as ``info_nce(qh, kh, negatives=ph, positive_mask=own rows, pos_clamp=ssl.pos_clamp)``."""
         t = self.cfg.temperature
         if self.cfg.similarity == "cosine":
             qh, kh, ph = (F.normalize(x, dim=-1, eps=1e-8) for x in (qh, kh, ph))
         qs = qh * (1.0 / t)
-        logits = qs @ ph.t()
-        if not torch.equal(kh, ph[anchor_ids]):  # graph views: the positive already sits in its slot
-            rows = torch.arange(qh.shape[0], device=qh.device)
-            logits = logits.index_put((rows, anchor_ids), (qs * kh).sum(-1))
-        loss = F.cross_entropy(logits, anchor_ids)
+        if torch.equal(kh, ph[anchor_ids]):  # graph views: the positive already sits in its slot
+            pos, replace = (qs * ph[anchor_ids]).sum(-1), None
+        else:
+            pos = replace = (qs * kh).sum(-1)
+        loss = pool_logsumexp(qs, ph, anchor_ids, replace) - pos
         if self.cfg.pos_clamp:  # the numerator's positive logit clamped (LF.info_nce, pos_clamp)
-            loss = loss + LF._clamp_correction(logits.gather(1, anchor_ids[:, None]).squeeze(1), self.cfg.pos_clamp).mean()
-        return loss
+            loss = loss + LF._clamp_correction(pos, self.cfg.pos_clamp)
+        return loss.mean()
