@@ -322,6 +322,8 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
         if main_run and main_run in runs:
             rows.append((f"{main_run} (main run)", Path("runs") / main_run, runs[main_run]))
         for p in sorted(root.glob(f"{base}-*/results.json")):
+            if "-prefixes-" in p.parent.name:  # the prefix-training ablation has its own section
+                continue
             rows.append((p.parent.name, p.parent, json.loads(p.read_text())))
         if not rows:
             continue
@@ -342,6 +344,48 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
                          f" | {r['epochs']} | {f4(best)} | {f4(r['test'][hk])} | {f4(r['test']['ndcg@20'])} | {r.get('commit', '')} |")
         lines.append("")
     return lines
+
+
+PREFIX_MODELS = ("sasrec", "cl4srec", "iclrec")
+
+
+def prefix_section(root: Path) -> list[str]:
+    """Issue 15.3, ``train_prefixes`` on / off on Beauty at equal wall-clock budget
+    (benchmarks/prefix_ablation.sh): runs ``<root>/beauty-<model>-prefixes-{on,off}``."""
+    runs = {p.parent.name: p.parent for p in root.glob("beauty-*-prefixes-*/results.json")}
+    if not runs:
+        return []
+    lines = ["Written by `bash benchmarks/prefix_ablation.sh` and `python benchmarks/collect_results.py --update "
+             "ablation/beauty-<model>-prefixes-<on|off> ...`: each model trained twice from its shipped Beauty config "
+             "with the same wall-clock budget (`max_train_seconds`, checked after each epoch, so a run can overshoot "
+             "by part of an epoch), 1 thread, one training at a time; `train_prefixes: true` makes every prefix of "
+             "every training sequence one example with its target at the last position, `false` trains one sequence "
+             "per user with a target at every position. Epochs and checkpoint selected on validation NDCG@20; test once.",
+             "", "| model | train_prefixes | budget s | epochs run | s/epoch | best epoch | min to best | best valid NDCG@20 | "
+             "test HR@20 | test NDCG@20 | commit |", "|" + "---|" * 11]
+    verdict = []
+    for model in PREFIX_MODELS:
+        pair = {}
+        for arm in ("on", "off"):
+            d = runs.get(f"beauty-{model}-prefixes-{arm}")
+            if d is None:
+                continue
+            r = json.loads((d / "results.json").read_text())
+            recs = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines() if x.strip()]
+            to_best = sum(x["seconds"] for x in recs if x["epoch"] <= r["best_epoch"]) / 60
+            c = r["config"]
+            if bool(c.get("train_prefixes")) != (arm == "on"):
+                raise SystemExit(f"{d}: train_prefixes={c.get('train_prefixes')} does not match its name")
+            pair[arm] = r
+            lines.append(f"| {model} | {str(arm == 'on').lower()} | {c.get('max_train_seconds', 0):.0f} | {r['epochs']} | "
+                         f"{r['seconds_per_epoch']:.1f} | {r['best_epoch']} | {to_best:.1f} | {f4(r['valid']['ndcg@20'])} | "
+                         f"{f4(r['test']['hit@20'])} | {f4(r['test']['ndcg@20'])} | {r.get('commit', '')} |")
+        if len(pair) == 2:
+            dv = pair["on"]["valid"]["ndcg@20"] / pair["off"]["valid"]["ndcg@20"] - 1
+            dt = pair["on"]["test"]["ndcg@20"] / pair["off"]["test"]["ndcg@20"] - 1
+            verdict.append(f"* {model}: prefixes {'help' if dv > 0 else 'do not help'} on validation "
+                           f"(best valid NDCG@20 {dv:+.1%}; test NDCG@20 {dt:+.1%}).")
+    return lines + [""] + verdict + ([""] if verdict else [])
 
 
 def stall_section(bench: Path) -> list[str]:
@@ -449,6 +493,10 @@ def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, c
     text = replace_section(text, "## Does contrastive learning earn its place? (issue 15)", verdict_section(runs))
     sec = settings_section(runs)
     text = replace_section(text, sec[0], sec[2:])
+    prefix = prefix_section(evidence_runs / "ablation")
+    if prefix:
+        text = replace_section(text, "## Prefix training on Beauty (issue 15)", prefix,
+                               before="## Ablation: SSL loss and training schema")
     if copy_from is not None and (copy_from / "bench" / "scale.json").exists():  # the cost-growth table and plot
         bench = evidence_runs / "bench"
         bench.mkdir(parents=True, exist_ok=True)
@@ -484,6 +532,9 @@ def main(argv=None) -> int:
     lines += graph_section(runs, "beauty-graph", published=False, root=Path(a.runs))
     lines += ["## Does contrastive learning earn its place? (issue 15)", ""] + verdict_section(runs)
     lines += ["## Run settings", ""] + settings_section(runs)
+    prefix = prefix_section(Path(a.runs) / "ablation")
+    if prefix:
+        lines += ["## Prefix training on Beauty (issue 15)", ""] + prefix
     lines += ["## Ablation: SSL loss and training schema", ""] + ablation_section(Path(a.runs) / "ablation", runs)
     lines += ["## Why graph contrastive models need an SSL warm-up", ""] + stall_section(Path(a.bench))
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")

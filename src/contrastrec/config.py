@@ -586,9 +586,6 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"ssl.warmup_epochs must be >= 0, got {cfg.ssl.warmup_epochs}")
     if cfg.ssl.weight < 0:
         raise ConfigError(f"ssl.weight must be >= 0, got {cfg.ssl.weight}")
-    if cfg.layer_aggregate != "mean" and cfg.neg_sampler == "mixgcf":
-        raise ConfigError(f"layer_aggregate={cfg.layer_aggregate} with neg_sampler=mixgcf: MixGCF mixes and pools "
-                          "the layer mean (use layer_aggregate=mean)")
     bad_ops = [o for o in cfg.aug.ops if o not in SEQUENCE_OPS]
     if bad_ops or len(set(cfg.aug.ops)) != len(cfg.aug.ops):
         raise ConfigError(f"aug.ops: {cfg.aug.ops} must name distinct operators of {', '.join(SEQUENCE_OPS)}")

@@ -48,13 +48,15 @@ def _terms_and_grads(model, terms):
     return {k: v.detach() for k, v in terms.items()}, [p.grad.clone() for p in model.encoder.parameters()]
 
 
-@pytest.mark.parametrize("name, over, combine", [("mixgcf", {"n_negatives": 8}, "mean"),
-                                                 ("mixgcf", {"n_negatives": 5, "n_layers": 3}, "mean"),
-                                                 ("lightgcn", {"neg_sampler": "mixgcf", "n_negatives": 6}, "mean"),
-                                                 ("mixgcf", {"n_negatives": 6}, "sum")])
+@pytest.mark.parametrize("name, over, combine", [
+    ("mixgcf", {"n_negatives": 8}, "mean"),
+    ("mixgcf", {"n_negatives": 5, "n_layers": 3}, "mean"),
+    ("lightgcn", {"neg_sampler": "mixgcf", "n_negatives": 6}, "mean"),
+    ("mixgcf", {"n_negatives": 6, "layer_aggregate": "sum"}, "sum"),  # the authors' pool=sum
+    ("lightgcn", {"neg_sampler": "mixgcf", "n_negatives": 4, "layer_aggregate": "sum"}, "sum")])
 def test_loss_terms_and_gradients_equal_the_dense_loops(name, over, combine):
     model, batch = one_batch(name, epoch=1, **over)
-    model.encoder.combine = combine  # the authors' pool=sum (the path pools as the encoder combines)
+    assert model.encoder.combine == combine  # the path pools as the encoder combines (layer_aggregate)
     assert batch["neg"].shape == (batch["users"].shape[0], over["n_negatives"])
     state = model._mix_gen.get_state()
     got, g1 = _terms_and_grads(model, model.loss_terms(batch))

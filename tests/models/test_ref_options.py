@@ -301,8 +301,9 @@ def test_refusals_name_the_reason():
         build_config("ncl", None, {"ssl.anchors": "batch_negatives", "ssl.negatives": "all"})
     with pytest.raises(ConfigError, match="ssl.anchors: invalid value"):
         build_config("sgl", None, {"ssl.anchors": "all"})
-    with pytest.raises(ConfigError, match="layer_aggregate=sum with neg_sampler=mixgcf"):
-        build_config("lightgcn", None, {"layer_aggregate": "sum", "neg_sampler": "mixgcf", "n_negatives": 4})
+    # layer_aggregate=sum with neg_sampler=mixgcf is accepted: the mixing pools as the encoder combines
+    assert build_config("lightgcn", None, {"layer_aggregate": "sum", "neg_sampler": "mixgcf",
+                                           "n_negatives": 4}).layer_aggregate == "sum"
     with pytest.raises(ConfigError, match="sgl.normalize=full drops entries"):
         build_config("sgl", None, {"sgl.normalize": "full", "sgl.augment": "nd"})
     with pytest.raises(ConfigError, match="lightgcn.edge_dropout must be in"):

@@ -57,3 +57,40 @@ def test_two_process_resume_equals_uninterrupted(tmp_path, data):
     a, b = (json.loads((tmp_path / r / "results.json").read_text()) for r in ("full", "part"))
     assert a["test"] == b["test"] and a["best_epoch"] == b["best_epoch"]
     assert [r["epoch"] for r in _log(tmp_path / "part")] == [0, 1, 2]
+
+
+def test_shard_batch_splits_rows_and_names_the_shard():
+    import torch
+
+    from contrastrec.training.distributed import shard_batch
+
+    batch = {"users": torch.arange(7), "neg": torch.arange(14).view(7, 2), "epoch": torch.tensor(3)}
+    assert shard_batch(batch, 0, 1) is batch
+    parts = [shard_batch(batch, r, 3) for r in range(3)]
+    assert [p["shard"] for p in parts] == [(0, 7), (3, 7), (5, 7)]  # tensor_split: 3, 2, 2 rows
+    assert torch.equal(torch.cat([p["users"] for p in parts]), batch["users"])
+    assert torch.equal(torch.cat([p["neg"] for p in parts]), batch["neg"])
+    assert all(p["epoch"] is batch["epoch"] for p in parts)
+
+
+def test_mixgcf_shards_draw_the_one_process_alpha():
+    """Under data parallelism each rank keeps its rows of the global batch's α: the two shards'
+    synthetic-negative losses, weighted by their sizes, equal the one-process loss on the whole batch."""
+    import torch
+
+    from contrastrec.training.distributed import shard_batch
+    from tests.conftest import one_batch
+
+    model, batch = one_batch("mixgcf", epoch=2, n_negatives=4)
+    b = batch["users"].shape[0]
+    state = model._mix_gen.get_state()
+    whole = model.loss_terms(batch)["rec"]
+    parts = []
+    for r in range(2):
+        model._mix_gen.set_state(state)  # every rank starts the step from the same generator state
+        shard = shard_batch(batch, r, 2)
+        parts.append(model.loss_terms(shard)["rec"] * shard["users"].shape[0] / b)
+    torch.testing.assert_close(sum(parts), whole, rtol=1e-5, atol=1e-7)
+    model._mix_gen.set_state(state)
+    own = model.loss_terms({k: v for k, v in shard_batch(batch, 1, 2).items() if k != "shard"})["rec"]
+    assert not torch.allclose(own, parts[1] * b / shard["users"].shape[0])  # without "shard": other α

@@ -202,7 +202,7 @@ class GraphModel(Recommender):
         synthetic negative, :func:`~contrastrec.samplers.mixgcf.mix_negatives_rows` of the batch's
         ``n_negatives`` uniform candidates ``batch["neg"]`` over every layer of one full LightGCN
         propagation (positive mixing with α ~ U[0, 1) per pair and layer, drawn from the epoch's
-        generator; hop mixing against the user's pooled layers; the chosen layers pooled; pooling is
+        generator, for the global batch under data parallelism, each rank keeping its rows; hop mixing against the user's pooled layers; the chosen layers pooled; pooling is
         the encoder's layer combination, mean or sum, the authors' ``pool``). ``reg``, as
         in the authors' code: the layer-0 rows of the user and positive and the synthetic
         negative's layer 0 (its chosen, mixed layer-0 embedding), not the M candidates' rows. SSL
@@ -216,7 +216,13 @@ class GraphModel(Recommender):
         pool = self.encoder.combine  # the encoder's own layer combination (mean or sum)
         u_layers, p_layers = at(users), at(pos + self.n_users)
         u, p = pool_layers(u_layers, pool), pool_layers(p_layers, pool)
-        mixed = mix_negatives_rows(u, p_layers, layers, neg + self.n_users, generator=self._mix_gen, pool=pool)
+        alpha = None
+        if "shard" in batch:  # data-parallel: the global batch's α, this rank's rows (= a one-process run)
+            first, total = batch["shard"]
+            alpha = torch.rand((total, len(layers)), generator=self._mix_gen,
+                               device=self._mix_gen.device)[first:first + users.shape[0]]
+        mixed = mix_negatives_rows(u, p_layers, layers, neg + self.n_users, alpha=alpha, generator=self._mix_gen,
+                                   pool=pool)
         terms = self.main_terms(batch, u, p, mixed.emb.unsqueeze(1), neg_layer0=mixed.layers[:, None, 0])
         if self.HAS_SSL and self.ssl_active():
             user_emb, item_emb = self.encoder.split(self.encoder.combine_layers(layers))

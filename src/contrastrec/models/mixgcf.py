@@ -27,3 +27,4 @@ class MixGCF(GraphModel):
              "n_negatives": {"type": "int", "low": 8, "high": 128, "log": True}}
     DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024, "n_negatives": 16, "n_layers": 2}
     ROW_RESTRICTED = True  # used by the neg_sampler=uniform ablation (plain LightGCN) only
+    LAYER_AGGREGATE = True  # mean (default) or sum: the combination it scores with and mixes in (the authors' pool)

@@ -117,9 +117,15 @@ def shutdown() -> None:
 
 def shard_batch(batch: dict[str, torch.Tensor], rank: int, world: int) -> dict[str, torch.Tensor]:
     """Rank ``rank``'s contiguous shard of a global batch: every tensor whose first dimension is the
-    batch size is split into ``world`` near-equal parts (``torch.tensor_split``)."""
+    batch size is split into ``world`` near-equal parts (``torch.tensor_split``). The shard also
+    carries ``"shard": (first row, global batch size)`` (plain ints), so that a model that draws one
+    random value per row can draw them for the global batch and keep its own rows: the draws of a
+    data-parallel run are then those of a one-process run (MixGCF's α)."""
     if world <= 1:
         return batch
     b = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
-    return {k: (torch.tensor_split(v, world)[rank] if isinstance(v, torch.Tensor) and v.dim() > 0
-                and v.shape[0] == b else v) for k, v in batch.items()}
+    sizes = [len(r) for r in torch.tensor_split(torch.arange(b), world)]
+    out = {k: (torch.tensor_split(v, world)[rank] if isinstance(v, torch.Tensor) and v.dim() > 0
+               and v.shape[0] == b else v) for k, v in batch.items()}
+    out["shard"] = (sum(sizes[:rank]), b)
+    return out
