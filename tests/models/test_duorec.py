@@ -77,3 +77,30 @@ def test_partner_rows_follow_the_generator():
     for _ in range(200):  # user 0 (target 1) asked for target 2's group: any of its four members
         rows[int(model.same_target_rows(torch.tensor([0]), torch.tensor([2]))[0])] += 1
     assert set(rows) == {1, 4, 7, 10}
+
+
+def test_prefix_partner_is_another_prefix_example_with_the_same_target():
+    """train_prefixes: the same-target pool is the prefix examples the batches train on (the
+    reference's RecBole instances); the partner is never the anchor's own example unless it is alone
+    in its group."""
+    ds = _groups_dataset()
+    cfg = build_config("duorec", None, {**SMALL, "train_prefixes": True})
+    model = build_model(cfg, ds)
+    assert model.by_example and len(model.train_seqs) == 13 * 2  # two prefixes per 3-item user
+    batches = make_batches(model, cfg, ds)
+    seqs, targets = model.train_seqs, model.train_target
+    seen = Counter()
+    for epoch in range(20):
+        model.on_epoch_start(epoch)
+        for batch in batches.epoch(epoch, torch.device("cpu")):
+            ex, t = batch["example"], batch["target"]
+            width = batch["seq"].shape[1]
+            assert torch.equal(seqs[ex][:, -width:], batch["seq"]) and torch.equal(targets[ex], t)
+            rows = model.same_target_rows(ex, t)
+            assert torch.equal(targets[rows], t)  # same target
+            alone = model.group_size[t] == 1
+            assert torch.equal(rows == ex, alone), (rows, ex)  # itself only when alone
+            seen.update((int(a), int(b)) for a, b in zip(ex, rows))
+    group = lambda e: [f for f in range(len(targets)) if targets[f] == targets[e] and f != e]  # noqa: E731
+    for e in range(len(targets)):
+        assert {b for a, b in seen if a == e} == (set(group(e)) or {e})

@@ -61,7 +61,7 @@ def test_prefix_keys_are_refused_where_they_do_nothing():
     with pytest.raises(ConfigError, match="train_prefixes"):
         build_config("lightgcn", None, {"train_prefixes": True})
     with pytest.raises(ConfigError, match="train_prefixes"):
-        build_config("duorec", None, {"train_prefixes": True})
+        build_config("s3rec", None, {"train_prefixes": True})
     with pytest.raises(ConfigError, match="max_prefixes"):
         build_config("sasrec", None, {"max_prefixes": 3})
     with pytest.raises(ConfigError, match="max_prefixes must be >= 0"):
@@ -69,7 +69,7 @@ def test_prefix_keys_are_refused_where_they_do_nothing():
     assert build_config("cl4srec", None, {"train_prefixes": True, "max_prefixes": 3}).max_prefixes == 3
 
 
-@pytest.mark.parametrize("model", ["sasrec", "cl4srec", "iclrec"])
+@pytest.mark.parametrize("model", ["sasrec", "cl4srec", "iclrec", "duorec"])
 def test_prefix_training_learns_and_resumes_exactly(model, tmp_path):
     ds = make_tiny()
 

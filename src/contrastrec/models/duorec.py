@@ -43,7 +43,9 @@ RUCAIBox/RecBole-DA carries the same code):
 5. Positive pool. The reference's training instances are every prefix of every training sequence
    (RecBole's ``prepare_data_augmentation``: ``<i1..ik> | i(k+1)``), so its same-target pool holds
    prefixes of all users, and a partner may be another prefix of the anchor's own user if the user
-   has the target twice. Ours has one instance per user (the whole training sequence, target = the
+   has the target twice. That is ``train_prefixes: true`` here: the pool is the prefix examples the
+   batches train on, and the anchor's own example (``batch["example"]``) is the one left out. By
+   default (``false``) there is one instance per user (the whole training sequence, target = the
    last training item, as :class:`~contrastrec.training.batches.SequenceBatches` trains), so the
    pool is those sequences, one per user, and a partner is always another user's sequence.
 6. Sampling: the reference draws with ``np.random.choice`` per batch; ours with a torch generator
@@ -62,7 +64,7 @@ import torch
 
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
-from contrastrec.data.sequences import padded_tokens, trim_left_padding
+from contrastrec.data.sequences import padded_tokens, prefix_tokens, trim_left_padding
 from contrastrec.models.base import SSL_SPACE
 from contrastrec.models.seq_base import SequentialModel
 from contrastrec.samplers import same_label_mask
@@ -75,7 +77,6 @@ class DuoRecParams:
 
 class DuoRec(SequentialModel):
     NAME = "duorec"
-    PREFIXES = False  # train_prefixes refused: its supervised positives are grouped per user sequence
     DESCRIPTION = "DuoRec dropout + same-target supervised positives (Qiu et al. WSDM 2022)"
     Params = DuoRecParams
     HAS_SSL = True
@@ -86,8 +87,14 @@ class DuoRec(SequentialModel):
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
-        full = padded_tokens(dataset.train, dataset.n_users, cfg.max_len + 1)
-        seq, target = full[:, :-1], full[:, -1]
+        # the training instances whose targets form the same-target groups: one sequence per user, or
+        # with train_prefixes every prefix example (the rows SequenceBatches trains on, batch["example"])
+        self.by_example = bool(cfg.train_prefixes)
+        if self.by_example:
+            _, seq, target = prefix_tokens(dataset.train, dataset.n_users, cfg.max_len, cfg.max_prefixes)
+        else:
+            full = padded_tokens(dataset.train, dataset.n_users, cfg.max_len + 1)
+            seq, target = full[:, :-1], full[:, -1]
         ok = (seq > 0).any(1) & (target > 0)
         rows = np.nonzero(ok)[0]
         order = rows[np.argsort(target[rows], kind="stable")]
@@ -95,10 +102,10 @@ class DuoRec(SequentialModel):
         n_tokens = self.n_items + 2
         start = np.searchsorted(t_sorted, np.arange(n_tokens), "left")
         end = np.searchsorted(t_sorted, np.arange(n_tokens), "right")
-        rank = np.full(len(seq), -1, dtype=np.int64)  # each training row's position inside its target group
+        rank = np.full(len(seq), -1, dtype=np.int64)  # each instance's position inside its target group
         rank[order] = np.arange(len(order)) - start[t_sorted]
-        self.train_seqs = torch.from_numpy(seq)  # by user index
-        self.train_target = torch.from_numpy(np.where(ok, target, 0))  # by user index (0: no group)
+        self.train_seqs = torch.from_numpy(seq)  # by instance (user index, or prefix example)
+        self.train_target = torch.from_numpy(np.where(ok, target, 0))  # by instance (0: no group)
         self.group_rank = torch.from_numpy(rank)
         self.group_order = torch.from_numpy(order)
         self.group_start, self.group_size = torch.from_numpy(start), torch.from_numpy(end - start)
@@ -109,10 +116,11 @@ class DuoRec(SequentialModel):
         self._gen = self.epoch_generator(7777, epoch)
 
     def same_target_rows(self, users: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """For each row, the index (user) of a training sequence drawn uniformly among the *other*
-        training sequences whose target is ``target``; the row's own user when it has none (alone in
-        its group), as the reference does. A user whose own training target is not ``target`` is not
-        a member of the group and draws from all of it."""
+        """For each row, the index of a training instance drawn uniformly among the *other* training
+        instances whose target is ``target``; the row's own index when it has none (alone in its
+        group), as the reference does. An instance whose own target is not ``target`` is not a member
+        of the group and draws from all of it. Instances are users (their training sequences), or
+        with ``train_prefixes`` the prefix examples (``users`` then holds ``batch["example"]``)."""
         t, u = target.cpu(), users.cpu()
         if len(self.group_order) == 0:
             return u
@@ -128,7 +136,8 @@ class DuoRec(SequentialModel):
         return [batch["seq"], batch["seq"]]  # two passes: two dropout masks
 
     def same_target_sequences(self, users: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        """The training sequences of :meth:`same_target_rows` (left-padded ``[B, max_len]``)."""
+        """The training sequences of :meth:`same_target_rows` (left-padded ``[B, max_len]``; ``users``:
+        user indices, or with ``train_prefixes`` prefix-example indices)."""
         return self.train_seqs[self.same_target_rows(users, target)].to(users.device)
 
     def ssl_terms(self, batch, hidden):
@@ -138,6 +147,7 @@ class DuoRec(SequentialModel):
         z_unsup = self.encode_last(batch["seq"])
         loss = self.contrast(z, z_unsup, batch, positive_mask=same)
         if self.params.supervised_positives:
-            z_sup = self.encode_last(trim_left_padding(self.same_target_sequences(batch["users"], target)))
+            own = batch["example"] if self.by_example else batch["users"]
+            z_sup = self.encode_last(trim_left_padding(self.same_target_sequences(own, target)))
             loss = loss + self.contrast(z, z_sup, batch, positive_mask=same)
         return {"ssl": self.cfg.ssl.weight * loss}

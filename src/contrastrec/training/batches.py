@@ -222,6 +222,10 @@ class SequenceBatches:
     the items before an interaction as input and that item as the one target, at the last position
     (``max_prefixes`` > 0: each user's most recent ones only).
 
+    A batch: ``users [B]``, ``seq [B, W]``, ``pos [B, W]`` (next-item tokens, 0 = none), ``target [B]``
+    (the last position's), ``example [B]`` (each row's index among this object's examples: the
+    user's sequence, or with prefixes the row of ``prefix_tokens``), ``neg [B, W]`` when asked for.
+
     With ``bucket=True`` batches group sequences of similar length and are trimmed to their
     longest sequence (same result per sequence, far less padding computed)."""
 
@@ -270,7 +274,7 @@ class SequenceBatches:
                 idx_d = perm_d[s : s + self.batch_size]
                 pos_d = data["pos"][idx_d, -width:]
                 batch = {"users": data["users"][idx_d], "seq": data["seq"][idx_d, -width:], "pos": pos_d,
-                         "target": pos_d[:, -1].clone()}
+                         "target": pos_d[:, -1].clone(), "example": idx_d}
                 if self.negatives is not None:
                     neg = self.negatives.sample(self.users[idx], width, rng) + 1
                     batch["neg"] = to_device(np.where(self.pos[idx, -width:] > 0, neg, 0), device)
@@ -282,6 +286,7 @@ class SequenceBatches:
                 "seq": torch.from_numpy(seq).to(device),
                 "pos": torch.from_numpy(pos).to(device),
                 "target": torch.from_numpy(pos[:, -1].copy()).to(device),
+                "example": torch.from_numpy(idx).to(device),
             }
             if self.negatives is not None:
                 neg = self.negatives.sample(self.users[idx], width, rng) + 1
