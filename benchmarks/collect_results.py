@@ -388,6 +388,54 @@ def prefix_section(root: Path) -> list[str]:
     return lines + [""] + verdict + ([""] if verdict else [])
 
 
+UNSEEN = (("sequential", "beauty", "sasrec"), ("pairwise", "yelp-sslrec", "lightgcn"))
+
+
+def unseen_section(root: Path, runs: dict) -> list[str]:
+    """Shipped configs on data sets they were not tuned on (benchmarks/unseen_data.sh): runs
+    ``<root>/<data>-<config>``, beside the same config's row on its home data set (``runs``)."""
+    from contrastrec.config import model_class
+
+    found = {}  # (kind, data, config name) -> results
+    for p in sorted(root.glob("*/results.json")):
+        r = json.loads(p.read_text())
+        data = Path(r["config"]["dataset"]).name
+        found[model_class(r["config"]["model"]).task, data, p.parent.name[len(data) + 1:]] = r
+    if not found:
+        return []
+    lines = ["Written by `bash benchmarks/unseen_data.sh` and `python benchmarks/collect_results.py --update "
+             "unseen/<data>-<config> ...`: each shipped config trained unchanged on another data set of its kind "
+             "(only `dataset`, `max_train_seconds` and, on MovieLens for sequential models, `split: loo` set), "
+             "1 thread, one training at a time; validation-selected, tested once. The question is whether the "
+             "ranking of the models on their home data set holds elsewhere: a contrastive model that beats its "
+             "base model (SASRec, LightGCN) only at home was tuned to that data set. Test NDCG@20, and in "
+             "brackets the difference to the base model on the same data set.", ""]
+    for kind, home, base in UNSEEN:
+        datas = sorted({d for k, d, _ in found if k == kind})
+        names = sorted({n for k, _, n in found if k == kind}, key=lambda n: (n != base, n))
+        if not datas:
+            continue
+        lines += [f"### {'sequential' if kind == 'sequential' else 'graph'} configs (home: {home})", "",
+                  "| config | " + " | ".join([f"{home} (home)"] + datas) + " | unseen: epochs / train s |",
+                  "|" + "---|" * (len(datas) + 3)]
+        for n in names:
+            cells = []
+            for d in [home] + datas:
+                r = runs.get(f"{home}-{n}") if d == home else found.get((kind, d, n))
+                b = runs.get(f"{home}-{base}") if d == home else found.get((kind, d, base))
+                if r is None:
+                    cells.append("")
+                    continue
+                nd = r["test"]["ndcg@20"]
+                rel = "" if n == base or b is None else f" ({nd / b['test']['ndcg@20'] - 1:+.1%})"
+                cells.append(f4(nd) + rel)
+            cost_s = "; ".join(f"{found[kind, d, n]['epochs']} ep / {found[kind, d, n]['train_seconds']:.0f} s"
+                               for d in datas if (kind, d, n) in found)
+            lines.append(f"| {n} | " + " | ".join(cells) + f" | {cost_s} |")
+        lines.append("")
+    return lines
+
+
 def stall_section(bench: Path) -> list[str]:
     """BPR loss per window of optimizer steps, from benchmarks/graph_ssl_stall.py runs (stall_*.json)."""
     runs = sorted(bench.glob("stall_*.json"))
@@ -497,6 +545,10 @@ def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, c
     if prefix:
         text = replace_section(text, "## Prefix training on Beauty (issue 15)", prefix,
                                before="## Ablation: SSL loss and training schema")
+    unseen = unseen_section(evidence_runs / "unseen", runs)
+    if unseen:
+        text = replace_section(text, "## Shipped configs on unseen data", unseen,
+                               before="## Ablation: SSL loss and training schema")
     if copy_from is not None and (copy_from / "bench" / "scale.json").exists():  # the cost-growth table and plot
         bench = evidence_runs / "bench"
         bench.mkdir(parents=True, exist_ok=True)
@@ -535,6 +587,9 @@ def main(argv=None) -> int:
     prefix = prefix_section(Path(a.runs) / "ablation")
     if prefix:
         lines += ["## Prefix training on Beauty (issue 15)", ""] + prefix
+    unseen = unseen_section(Path(a.runs) / "unseen", runs)
+    if unseen:
+        lines += ["## Shipped configs on unseen data", ""] + unseen
     lines += ["## Ablation: SSL loss and training schema", ""] + ablation_section(Path(a.runs) / "ablation", runs)
     lines += ["## Why graph contrastive models need an SSL warm-up", ""] + stall_section(Path(a.bench))
     lines += ["## Hyperparameter trials (validation only)", ""] + trials_section(Path(a.runs) / "trials")
