@@ -363,9 +363,9 @@ def prefix_section(root: Path) -> list[str]:
              "per user with a target at every position. Epochs and checkpoint selected on validation NDCG@20; test once.",
              "", "| model | train_prefixes | budget s | epochs run | s/epoch | best epoch | min to best | best valid NDCG@20 | "
              "test HR@20 | test NDCG@20 | commit |", "|" + "---|" * 11]
-    verdict = []
+    verdict, arms = [], {}
     for model in PREFIX_MODELS:
-        pair = {}
+        pair = arms.setdefault(model, {})
         for arm in ("on", "off"):
             d = runs.get(f"beauty-{model}-prefixes-{arm}")
             if d is None:
@@ -385,6 +385,14 @@ def prefix_section(root: Path) -> list[str]:
             dt = pair["on"]["test"]["ndcg@20"] / pair["off"]["test"]["ndcg@20"] - 1
             verdict.append(f"* {model}: prefixes {'help' if dv > 0 else 'do not help'} on validation "
                            f"(best valid NDCG@20 {dv:+.1%}; test NDCG@20 {dt:+.1%}).")
+    base = arms.get("sasrec", {})
+    for model in PREFIX_MODELS[1:]:
+        for arm in ("on", "off"):
+            r, b = arms.get(model, {}).get(arm), base.get(arm)
+            if r and b:
+                verdict.append(f"* {model} vs sasrec, both with train_prefixes {str(arm == 'on').lower()} and the same "
+                               f"budget: valid NDCG@20 {r['valid']['ndcg@20'] / b['valid']['ndcg@20'] - 1:+.1%}, "
+                               f"test NDCG@20 {r['test']['ndcg@20'] / b['test']['ndcg@20'] - 1:+.1%}.")
     return lines + [""] + verdict + ([""] if verdict else [])
 
 
