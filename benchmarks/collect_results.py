@@ -417,7 +417,10 @@ def unseen_section(root: Path, runs: dict) -> list[str]:
              "1 thread, one training at a time; validation-selected, tested once. The question is whether the "
              "ranking of the models on their home data set holds elsewhere: a contrastive model that beats its "
              "base model (SASRec, LightGCN) only at home was tuned to that data set. Test NDCG@20, and in "
-             "brackets the difference to the base model on the same data set.", ""]
+             "brackets the difference to the base model on the same data set. The home column is the data set's "
+             "main row (its own, longer budget); on the unseen sets every config had the same budget, so a model "
+             "that is slower per epoch also saw fewer epochs there (last column), and a run that stopped well "
+             "inside it stopped early on validation.", ""]
     for kind, home, base in UNSEEN:
         datas = sorted({d for k, d, _ in found if k == kind})
         names = sorted({n for k, _, n in found if k == kind}, key=lambda n: (n != base, n))

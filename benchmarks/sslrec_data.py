@@ -18,6 +18,9 @@ parses that output into a JSON curve.
         a Markdown table of validation recall@10 / recall@20 / ndcg@20, theirs vs ours. Both sides
         number epochs from 0 (epoch e = after e + 1 epochs of training); a row pairs their epoch e with
         our epoch e + S (S = 0: the same epoch).
+    python benchmarks/sslrec_data.py ours-test RUN_DIR [--out OUT.json]
+        our run's best checkpoint on the test set under both exclusions: train + valid (our protocol,
+        as in the run's results.json) and train only (SSLRec's: its test ranking masks only training items).
 """
 from __future__ import annotations
 
@@ -161,6 +164,26 @@ def compare(theirs: Path, ours: Path, shift: int, keys: list[str]) -> str:
     return "\n".join(rows)
 
 
+def ours_test(run_dir: Path) -> dict:
+    import torch
+
+    from contrastrec.evaluation.evaluator import evaluate
+    from contrastrec.serving.run import load_run
+
+    torch.set_num_threads(1)
+    run = load_run(run_dir)
+    ds = run.dataset
+    users, items = (torch.from_numpy(x) for x in run.embeddings("test"))
+    n_u, n_i = int(ds.n_users), int(ds.n_items)
+    targets = ds.targets("test").csr(n_u, n_i)
+    ks = tuple(run.cfg.ks)
+    out = {"run": str(run_dir), "best_epoch": run.results.get("best_epoch")}
+    for name, excl in (("test_exclude_train_valid", ds.history("test")), ("test_exclude_train", ds.history("valid"))):
+        res = evaluate(lambda u: users[u] @ items.T, None, targets, excl.csr(n_u, n_i), ks, ("recall", "ndcg"))
+        out[name] = {k: round(float(v), 6) for k, v in res.items()}
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
@@ -182,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("ours", type=Path)
     c.add_argument("--shift", type=int, default=0)
     c.add_argument("--keys", nargs="+", default=["recall@10", "recall@20", "ndcg@20"])
+    c = sub.add_parser("ours-test")
+    c.add_argument("run", type=Path)
+    c.add_argument("--out", type=Path)
     a = p.parse_args(argv)
     if a.cmd == "convert":
         convert(a.src, a.out)
@@ -193,6 +219,12 @@ def main(argv: list[str] | None = None) -> None:
         a.out.write_text(json.dumps(res, indent=1) + "\n")
         print(f"{a.out}: {len(res['epochs'])} epochs, {sum('valid' in e for e in res['epochs'])} validations, "
               f"test {'yes' if res['test'] else 'no'}")
+    elif a.cmd == "ours-test":
+        res = ours_test(a.run)
+        if a.out:
+            a.out.parent.mkdir(parents=True, exist_ok=True)
+            a.out.write_text(json.dumps(res, indent=1) + "\n")
+        print(json.dumps(res, indent=1))
     else:
         print(compare(a.theirs, a.ours, a.shift, a.keys))
 
