@@ -17,7 +17,7 @@ parses that output into a JSON curve.
     python benchmarks/sslrec_data.py compare THEIRS.json OURS_LOG.jsonl [--shift S]
         a Markdown table of validation recall@10 / recall@20 / ndcg@20, theirs vs ours. Both sides
         number epochs from 0 (epoch e = after e + 1 epochs of training); a row pairs their epoch e with
-        our epoch e + S (S = 0: the same epoch).
+        our epoch e + S (S = 0: the same epoch). With --loss bpr_loss:rec ...: training losses per epoch.
     python benchmarks/sslrec_data.py ours-test RUN_DIR [--out OUT.json]
         our run's best checkpoint on the test set under both exclusions: train + valid (our protocol,
         as in the run's results.json) and train only (SSLRec's: its test ranking masks only training items).
@@ -139,6 +139,29 @@ def _ours(path: Path) -> dict[int, dict]:
     return out
 
 
+def compare_loss(theirs: Path, ours: Path, shift: int, pairs: list[str], last: int) -> str:
+    th = json.loads(theirs.read_text())
+    ou = {}
+    for line in ours.read_text().splitlines():
+        if line.strip():
+            rec = json.loads(line)
+            ou[int(rec["epoch"])] = rec
+    pairs = [tuple(p.split(":")) for p in pairs]
+    rows = ["| their epoch | our epoch | " + " | ".join(f"{a} theirs | {b} ours" for a, b in pairs) + " |",
+            "|" + "---|" * (2 + 2 * len(pairs))]
+    for rec in th["epochs"]:
+        e = rec["epoch"]
+        if last >= 0 and e > last:
+            break
+        o = ou.get(e + shift)
+        cells = [str(e), str(e + shift) if o else "-"]
+        for a, b in pairs:
+            cells.append(f"{rec['loss'][a]:.4f}" if a in rec.get("loss", {}) else "-")
+            cells.append(f"{o[b]:.4f}" if o and b in o else "-")
+        rows.append("| " + " | ".join(cells) + " |")
+    return "\n".join(rows)
+
+
 def compare(theirs: Path, ours: Path, shift: int, keys: list[str]) -> str:
     th = json.loads(theirs.read_text())
     ou = _ours(ours)
@@ -205,6 +228,9 @@ def main(argv: list[str] | None = None) -> None:
     c.add_argument("ours", type=Path)
     c.add_argument("--shift", type=int, default=0)
     c.add_argument("--keys", nargs="+", default=["recall@10", "recall@20", "ndcg@20"])
+    c.add_argument("--loss", nargs="+", metavar="THEIRS:OURS",
+                   help="instead: a table of training losses per epoch, e.g. bpr_loss:rec (ours: log.jsonl keys)")
+    c.add_argument("--last", type=int, default=-1, help="with --loss: up to their epoch LAST")
     c = sub.add_parser("ours-test")
     c.add_argument("run", type=Path)
     c.add_argument("--out", type=Path)
@@ -225,6 +251,8 @@ def main(argv: list[str] | None = None) -> None:
             a.out.parent.mkdir(parents=True, exist_ok=True)
             a.out.write_text(json.dumps(res, indent=1) + "\n")
         print(json.dumps(res, indent=1))
+    elif a.loss:
+        print(compare_loss(a.theirs, a.ours, a.shift, a.loss, a.last))
     else:
         print(compare(a.theirs, a.ours, a.shift, a.keys))
 

@@ -6,7 +6,9 @@
 #
 #   bash benchmarks/sslrec_side_by_side.sh SSLREC_TREE OUT_DIR
 #   env: LIGHTGCN_TIMEOUT (s, default 1500), SGL_TIMEOUT (s, default 1500), MODELS ("lightgcn sgl"),
-#        DATASETS (../shared/datasets), SSLREC_COMMIT (default: git -C SSLREC_TREE rev-parse HEAD)
+#        DATASETS (../shared/datasets), SSLREC_COMMIT (default: git -C SSLREC_TREE rev-parse HEAD),
+#        SGL_TEMPERATURE (unset: sgl.yml's 0.2 as shipped; 0.5 = the setting of the published SGL row and of
+#        our configs/yelp-sslrec/sgl_ref.yaml), OURS_RUN (our LightGCN run, default runs/yelp-sslrec-lightgcn_ref)
 #
 # Getting a work tree (what was done for docs/runs/reference/, commit 7597c31): the repository's
 # dataset pickles are not all in the mirror, so `git archive` fails; extract every file outside datasets/:
@@ -20,7 +22,8 @@
 #     pickles in SSLRec's repository at 7597c31: after its loader (!= 0, float32, coo) row, col and data
 #     arrays are identical.
 #   * config/modelconf/sgl.yml: `test_step: 3` -> `test_step: 1` (a validation after every epoch;
-#     with it, patience 5 counts 5 epochs instead of 15). lightgcn.yml is used as shipped.
+#     with it, patience 5 counts 5 epochs instead of 15); with SGL_TEMPERATURE also `temperature: 0.2` ->
+#     that value. lightgcn.yml is used as shipped. The diff is written to OUT_DIR/sslrec_edits.diff.
 #   * The device is SSLRec's own command-line option (--device cpu); --dataset yelp selects the data.
 #   * SSLRec is launched through `python -c` that first calls torch.set_num_threads(1) and
 #     set_num_interop_threads(1), then runs main.py (runpy); OMP/MKL threads 1, nice 5, TQDM_DISABLE=1
@@ -45,6 +48,10 @@ python "$here/sslrec_data.py" convert "$data/yelp-sslrec" "$work/datasets/genera
 
 sed -i 's/^\(  test_step:\) 3\b/\1 1/' "$work/config/modelconf/sgl.yml"
 grep -q '^  test_step: 1' "$work/config/modelconf/sgl.yml"
+if [ -n "${SGL_TEMPERATURE:-}" ]; then
+  sed -i "s/^\(  temperature:\) 0.2\b/\1 $SGL_TEMPERATURE/" "$work/config/modelconf/sgl.yml"
+  grep -q "^  temperature: $SGL_TEMPERATURE\$" "$work/config/modelconf/sgl.yml"
+fi
 (cd "$tree" && diff -u config/modelconf/sgl.yml "$work/config/modelconf/sgl.yml") > "$out/sslrec_edits.diff" || true
 
 launch='import sys, runpy, torch; torch.set_num_threads(1); torch.set_num_interop_threads(1); sys.argv = ["main.py"] + sys.argv[1:]; runpy.run_path("main.py", run_name="__main__")'
@@ -65,3 +72,11 @@ for m in $models; do
     --command "cd <SSLRec copy> && python main.py ${args[*]}  (OMP_NUM_THREADS=1, torch.set_num_threads(1), timeout ${limit}s)" \
     --config "$work/config/modelconf/$m.yml" --notes "$notes"
 done
+
+# Our LightGCN run's best checkpoint on the test set under both exclusions (ours: train + valid;
+# SSLRec's: train only), so that the test rows compare under one protocol.
+ours_run=${OURS_RUN:-$here/../runs/yelp-sslrec-lightgcn_ref}
+if [[ " $models " == *" lightgcn "* ]] && [ -f "$ours_run/best.pt" ]; then
+  (cd "$here/.." && OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 nice -n 5 python "$here/sslrec_data.py" ours-test \
+    "$ours_run" --out "$out/ours-lightgcn_ref-test.json")
+fi
