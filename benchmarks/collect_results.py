@@ -171,7 +171,7 @@ def verdict_section(runs: dict, ablation: Path | None = None) -> list[str]:
         p = json.loads(pre.read_text())
         t, v = best[1]["test"]["ndcg@20"], p["test"]["ndcg@20"]
         lines += [f"Beauty's strongest SASRec is not the table's: trained on prefixes (`train_prefixes: true`, prefix "
-                  f"ablation, {p['train_seconds'] / 60:.0f} minutes) it reaches valid NDCG@20 {p['valid']['ndcg@20']:.4f}, "
+                  f"ablation, {p['train_seconds'] / 60:.0f} minutes, {p.get('commit', '')}) it reaches valid NDCG@20 {p['valid']['ndcg@20']:.4f}, "
                   f"test {v:.4f}; against it the best contrastive row ({best[0][len('beauty') + 1:]}, valid "
                   f"{best[1]['valid']['ndcg@20']:.4f}) differs by {(t / v - 1) * 100:+.1f} % on test.", ""]
     return lines
@@ -363,7 +363,7 @@ PREFIX_MODELS = ("sasrec", "cl4srec", "iclrec")
 def prefix_section(root: Path) -> list[str]:
     """Issue 15.3, ``train_prefixes`` on / off on Beauty at equal wall-clock budget
     (benchmarks/prefix_ablation.sh): runs ``<root>/beauty-<model>-prefixes-{on,off}``."""
-    runs = {p.parent.name: p.parent for p in root.glob("beauty-*-prefixes-*/results.json")}
+    runs = {n: r for n, r in load_runs(root).items() if n.startswith("beauty-") and "-prefixes-" in n}
     if not runs:
         return []
     lines = ["Written by `bash benchmarks/prefix_ablation.sh` and `python benchmarks/collect_results.py --update "
@@ -378,18 +378,16 @@ def prefix_section(root: Path) -> list[str]:
     for model in PREFIX_MODELS:
         pair = arms.setdefault(model, {})
         for arm in ("on", "off"):
-            d = runs.get(f"beauty-{model}-prefixes-{arm}")
-            if d is None:
+            name = f"beauty-{model}-prefixes-{arm}"
+            r = runs.get(name)
+            if r is None:
                 continue
-            r = json.loads((d / "results.json").read_text())
-            recs = [json.loads(x) for x in (d / "log.jsonl").read_text().splitlines() if x.strip()]
-            to_best = sum(x["seconds"] for x in recs if x["epoch"] <= r["best_epoch"]) / 60
             c = r["config"]
             if bool(c.get("train_prefixes")) != (arm == "on"):
-                raise SystemExit(f"{d}: train_prefixes={c.get('train_prefixes')} does not match its name")
+                raise SystemExit(f"{root / name}: train_prefixes={c.get('train_prefixes')} does not match its name")
             pair[arm] = r
             lines.append(f"| {model} | {str(arm == 'on').lower()} | {c.get('max_train_seconds', 0):.0f} | {r['epochs']} | "
-                         f"{r['seconds_per_epoch']:.1f} | {r['best_epoch']} | {to_best:.1f} | {f4(r['valid']['ndcg@20'])} | "
+                         f"{r['seconds_per_epoch']:.1f} | {r['best_epoch']} | {r['_min_to_best']:.1f} | {f4(r['valid']['ndcg@20'])} | "
                          f"{f4(r['test']['hit@20'])} | {f4(r['test']['ndcg@20'])} | {r.get('commit', '')} |")
         if len(pair) == 2:
             dv = pair["on"]["valid"]["ndcg@20"] / pair["off"]["valid"]["ndcg@20"] - 1
@@ -416,10 +414,9 @@ def unseen_section(root: Path, runs: dict) -> list[str]:
     from contrastrec.config import model_class
 
     found = {}  # (kind, data, config name) -> results
-    for p in sorted(root.glob("*/results.json")):
-        r = json.loads(p.read_text())
+    for name, r in load_runs(root).items():
         data = Path(r["config"]["dataset"]).name
-        found[model_class(r["config"]["model"]).task, data, p.parent.name[len(data) + 1:]] = r
+        found[model_class(r["config"]["model"]).task, data, name[len(data) + 1:]] = r
     if not found:
         return []
     lines = ["Written by `bash benchmarks/unseen_data.sh` and `python benchmarks/collect_results.py --update "
@@ -438,7 +435,7 @@ def unseen_section(root: Path, runs: dict) -> list[str]:
         if not datas:
             continue
         lines += [f"### {'sequential' if kind == 'sequential' else 'graph'} configs (home: {home})", "",
-                  "| config | " + " | ".join([f"{home} (home)"] + datas) + " | unseen: epochs / train s |",
+                  "| config | " + " | ".join([f"{home} (home)"] + datas) + " | unseen: epochs / train s @ commit |",
                   "|" + "---|" * (len(datas) + 3)]
         for n in names:
             cells = []
@@ -451,8 +448,8 @@ def unseen_section(root: Path, runs: dict) -> list[str]:
                 nd = r["test"]["ndcg@20"]
                 rel = "" if n == base or b is None else f" ({nd / b['test']['ndcg@20'] - 1:+.1%})"
                 cells.append(f4(nd) + rel)
-            cost_s = "; ".join(f"{found[kind, d, n]['epochs']} ep / {found[kind, d, n]['train_seconds']:.0f} s"
-                               for d in datas if (kind, d, n) in found)
+            cost_s = "; ".join(f"{found[kind, d, n]['epochs']} ep / {found[kind, d, n]['train_seconds']:.0f} s "
+                               f"@ {found[kind, d, n].get('commit', '')}" for d in datas if (kind, d, n) in found)
             lines.append(f"| {n} | " + " | ".join(cells) + f" | {cost_s} |")
         lines.append("")
     return lines

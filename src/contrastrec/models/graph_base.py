@@ -202,8 +202,9 @@ class GraphModel(Recommender):
         synthetic negative, :func:`~contrastrec.samplers.mixgcf.mix_negatives_rows` of the batch's
         ``n_negatives`` uniform candidates ``batch["neg"]`` over every layer of one full LightGCN
         propagation (positive mixing with α ~ U[0, 1) per pair and layer, drawn from the epoch's
-        generator, for the global batch under data parallelism, each rank keeping its rows; hop mixing against the user's pooled layers; the chosen layers pooled; pooling is
-        the encoder's layer combination, mean or sum, the authors' ``pool``). ``reg``, as
+        generator, for the global batch under data parallelism, each rank keeping its rows; hop
+        mixing against the user's pooled layers; the chosen layers pooled; pooling is the encoder's
+        layer combination, mean or sum, the authors' ``pool``). ``reg``, as
         in the authors' code: the layer-0 rows of the user and positive and the synthetic
         negative's layer 0 (its chosen, mixed layer-0 embedding), not the M candidates' rows. SSL
         terms get the full tables, as on the unrestricted path."""

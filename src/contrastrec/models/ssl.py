@@ -177,8 +177,9 @@ class SSLBranch(nn.Module):
         if self.cfg.similarity == "cosine":
             qh, kh, ph = (F.normalize(x, dim=-1, eps=1e-8) for x in (qh, kh, ph))
         qs = qh * (1.0 / t)
-        if torch.equal(kh, ph[anchor_ids]):  # graph views: the positive already sits in its slot
-            pos, replace = (qs * ph[anchor_ids]).sum(-1), None
+        own = ph[anchor_ids]
+        if torch.equal(kh, own):  # graph views: the positive already sits in its slot
+            pos, replace = (qs * own).sum(-1), None
         else:
             pos = replace = (qs * kh).sum(-1)
         loss = pool_logsumexp(qs, ph, anchor_ids, replace) - pos

@@ -124,8 +124,7 @@ def shard_batch(batch: dict[str, torch.Tensor], rank: int, world: int) -> dict[s
     if world <= 1:
         return batch
     b = next(v.shape[0] for v in batch.values() if isinstance(v, torch.Tensor) and v.dim() > 0)
-    sizes = [len(r) for r in torch.tensor_split(torch.arange(b), world)]
     out = {k: (torch.tensor_split(v, world)[rank] if isinstance(v, torch.Tensor) and v.dim() > 0
                and v.shape[0] == b else v) for k, v in batch.items()}
-    out["shard"] = (sum(sizes[:rank]), b)
+    out["shard"] = (rank * (b // world) + min(rank, b % world), b)  # tensor_split: the first b % world get one more
     return out
