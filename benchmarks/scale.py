@@ -1,6 +1,6 @@
 """Cost growth with data size (issue 12): one training epoch, one sampled-user evaluation and the
-peak RSS of a whole run, at 0.1M, 1M, 3M and 10M interactions, for LightGCN, SimGCL, XSimGCL and
-SASRec; the log-log slope of epoch time against interactions is the growth exponent.
+peak RSS of a whole run, at 0.1M, 1M, 3M and 10M interactions, for LightGCN, SimGCL, XSimGCL,
+SASRec and CL4SRec; the log-log slope of epoch time against interactions is the growth exponent.
 
     python benchmarks/scale.py --data-dir /tmp/synth/scale --out docs/runs/bench/scale.json \\
         --plot docs/img/scale.png [--sizes 0.1M 1M 3M 10M] [--models lightgcn simgcl xsimgcl sasrec]
@@ -39,7 +39,10 @@ SETTINGS = {
     "simgcl-k100": ["batch_size={k100}", "lr_scale=sqrt", "n_layers=2", "ssl.warmup_epochs=0", "ssl.max_anchors=4096"],
     "xsimgcl-k100": ["batch_size={k100}", "lr_scale=sqrt", "n_layers=2", "ssl.max_anchors=4096"],
     "sasrec": ["batch_size=256", "loss=sampled_softmax", "n_negatives=1000", "max_len=50"],
+    # CL4SRec: SASRec's setting plus its two augmented views and the in-batch InfoNCE between them
+    "cl4srec": ["batch_size=256", "loss=sampled_softmax", "n_negatives=1000", "max_len=50"],
 }
+SEQUENTIAL = ("sasrec", "cl4srec")
 
 
 def data_file(data_dir: Path, size: str, sequential: bool) -> Path:
@@ -58,7 +61,7 @@ def data_file(data_dir: Path, size: str, sequential: bool) -> Path:
 
 
 def run_one(model: str, size: str, data_dir: Path, eval_users: int, timeout: int) -> dict:
-    data = data_file(data_dir, size, model == "sasrec")
+    data = data_file(data_dir, size, model.split("-")[0] in SEQUENTIAL)
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
         settings = [x.format(k100=SIZES[size] // 100) for x in SETTINGS[model]]
