@@ -113,7 +113,7 @@ class ICLRec(CL4SRec):
         if s.intent_weight < 0 or s.instance_weight < 0:
             raise ConfigError("iclrec.intent_weight and iclrec.instance_weight must be >= 0")
         if s.intent_warmup_epochs < 0:
-            raise ConfigError(f"seq.intent_warmup_epochs must be >= 0, got {s.intent_warmup_epochs}")
+            raise ConfigError(f"iclrec.intent_warmup_epochs must be >= 0, got {s.intent_warmup_epochs}")
 
     # ------------------------------------------------------------------ representation
     @staticmethod

@@ -3,7 +3,8 @@
 Samplers and miners return index tensors (pytorch-metric-learning style); masks are BoolTensors.
 
 * main-loss negatives (items for a user, ``neg_sampler``): ``UniformNegativeSampler`` /
-  ``PopularityNegativeSampler``: ``sample(users [B], n) -> [B, n]`` items the user has not
+  ``PopularityNegativeSampler`` (the trainer draws ``neg_sampler: uniform`` for a whole epoch itself,
+  ``training.batches.UniformNegatives``, the same distribution, vectorized): ``sample(users [B], n) -> [B, n]`` items the user has not
   interacted with in training; ``HardNegativeMiner``: model-ranked hard negatives (a band of ranks
   below the top) blended with easy ones;
 * contrastive-loss negatives (rows of a pool of embeddings, ``ssl.negatives``): ``PoolMiner``

@@ -2,7 +2,7 @@
 
     for each epoch:
         model.on_epoch_start(epoch)            # E-steps, schedules
-        for each batch: loss = sum(model.loss_terms(batch)); backward; step
+        for each batch: loss = sum(model.loss_terms(batch)); backward; step; model.after_step()
         every eval_every epochs: validation metrics -> keep the best checkpoint, early stopping
         write last.pt atomically (resume point) and one JSON line to log.jsonl
     reload the best checkpoint, evaluate the test set exactly once, write results.json
@@ -362,8 +362,8 @@ def _fit(
     """Train with validation-based model selection, test once, write ``output/results.json``.
 
     ``resume=True`` continues from ``output/last.pt`` with the saved config; ``resume_overrides``
-    may change only the keys in :data:`contrastrec.config.RESUME_KEYS` (budget, threads, device,
-    patience, epochs), e.g. to give a budget-stopped run more time.
+    may change only the keys in :data:`contrastrec.config.RESUME_KEYS` (``max_train_seconds``,
+    ``epochs``, ``patience``, ``threads``, ``device``, ``eval_batch_size``), e.g. to give a budget-stopped run more time.
 
     ``tracker`` (optional, see :mod:`contrastrec.tracking`): gets the flattened config
     (``log_params``), every epoch's loss terms and validation metrics (``log_metrics``, step =
