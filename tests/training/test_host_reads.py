@@ -28,11 +28,9 @@ STEP_READS = {
 }
 
 
-@pytest.mark.parametrize("name", [n for n, c in MODELS.items() if c.task != "none"])
+@pytest.mark.parametrize("name", [n for n, c in MODELS.items() if c.task != "none" and n != "s3rec"])  # s3rec: below
 def test_a_models_step_reads_back_only_at_its_documented_sites(name):
     over = {"ssl.negatives": "uniform", "ssl.n_negatives": 4} if name == "lightgcl" else {}
-    if name == "s3rec":
-        pytest.skip("needs item attributes: covered by test_s3rec_step_reads_back_only_in_its_segment_loss")
     model, batch = one_batch(name, epoch=1, **over)
     opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=1e-3)
     with count_host_reads() as reads:
