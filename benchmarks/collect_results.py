@@ -333,7 +333,7 @@ def ablation_section(root: Path, runs: dict) -> list[str]:
         if main_run and main_run in runs:
             rows.append((f"{main_run} (main run)", Path("runs") / main_run, runs[main_run]))
         for p in sorted(root.glob(f"{base}-*/results.json")):
-            if "-prefixes-" in p.parent.name:  # the prefix-training ablation has its own section
+            if "-prefixes-" in p.parent.name or "-anchors-" in p.parent.name:  # their own checks, not this table
                 continue
             rows.append((p.parent.name, p.parent, json.loads(p.read_text())))
         if not rows:

@@ -26,23 +26,22 @@ import numpy as np
 import pyarrow.parquet as pq
 import scipy.sparse as sp
 
+from contrastrec.graph import bipartite_adjacency
 
-def frontier_fractions(users: np.ndarray, items: np.ndarray, batch: int, seed: int = 0) -> dict:
-    """Node and non-zero fractions of a batch's rows and of their 1-hop frontier (rows included)."""
-    _, u = np.unique(users, return_inverse=True)
-    _, i = np.unique(items, return_inverse=True)
-    n_users, n_items = int(u.max()) + 1, int(i.max()) + 1
-    n = n_users + n_items
-    a = sp.csr_matrix((np.ones(len(u), np.float32), (u, n_users + i)), shape=(n, n))
-    a = (a + a.T).tocsr()
-    deg = np.diff(a.indptr)
+
+def frontier_fractions(users: np.ndarray, items: np.ndarray, adj: sp.csr_matrix, n_users: int, batch: int,
+                       seed: int = 0) -> dict:
+    """Node and non-zero fractions of a batch's rows and of their 1-hop frontier (rows included);
+    ``users``/``items`` are contiguous ids, ``adj`` their bipartite adjacency."""
+    n, n_items = adj.shape[0], adj.shape[0] - n_users
+    deg = np.diff(adj.indptr)
     rng = np.random.default_rng(seed)
-    pick = rng.integers(0, len(u), batch)
-    rows = np.unique(np.concatenate([u[pick], n_users + i[pick], n_users + rng.integers(0, n_items, batch)]))
-    hop1 = np.union1d(np.unique(a[rows].indices), rows)
-    return {"batch": batch, "nodes": n, "nnz": int(a.nnz),
-            "rows_node_fraction": len(rows) / n, "rows_nnz_fraction": float(deg[rows].sum() / a.nnz),
-            "hop1_node_fraction": len(hop1) / n, "hop1_nnz_fraction": float(deg[hop1].sum() / a.nnz)}
+    pick = rng.integers(0, len(users), batch)
+    rows = np.unique(np.concatenate([users[pick], n_users + items[pick], n_users + rng.integers(0, n_items, batch)]))
+    hop1 = np.union1d(np.unique(adj[rows].indices), rows)
+    return {"batch": batch, "nodes": n, "nnz": int(adj.nnz),
+            "rows_node_fraction": len(rows) / n, "rows_nnz_fraction": float(deg[rows].sum() / adj.nnz),
+            "hop1_node_fraction": len(hop1) / n, "hop1_nnz_fraction": float(deg[hop1].sum() / adj.nnz)}
 
 
 def main() -> int:
@@ -53,10 +52,13 @@ def main() -> int:
     p.add_argument("--json-out", type=Path)
     args = p.parse_args()
     table = pq.read_table(args.data, columns=["user", "item"])
-    users, items = table.column("user").to_numpy(), table.column("item").to_numpy()
+    _, users = np.unique(table.column("user").to_numpy(), return_inverse=True)
+    _, items = np.unique(table.column("item").to_numpy(), return_inverse=True)
+    n_users, n_items = int(users.max()) + 1, int(items.max()) + 1
+    adj = bipartite_adjacency(users, items, n_users, n_items)  # built once, shared by every batch size
     rows = []
     for b in args.batches:
-        r = frontier_fractions(users, items, b, args.seed)
+        r = frontier_fractions(users, items, adj, n_users, b, args.seed)
         rows.append(r)
         print(f"batch {b}: rows {r['rows_node_fraction']:.1%} of nodes / {r['rows_nnz_fraction']:.1%} of non-zeros "
               f"(the last layer's product); 1-hop frontier {r['hop1_node_fraction']:.1%} / "

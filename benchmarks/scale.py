@@ -3,14 +3,14 @@ peak RSS of a whole run, at 0.1M, 1M, 3M and 10M interactions, for LightGCN, Sim
 SASRec and CL4SRec; the log-log slope of epoch time against interactions is the growth exponent.
 
     python benchmarks/scale.py --data-dir /tmp/synth/scale --out docs/runs/bench/scale.json \\
-        --plot docs/img/scale.png [--sizes 0.1M 1M 3M 10M] [--models lightgcn simgcl xsimgcl sasrec]
+        --plot docs/img/scale.png [--sizes 0.1M 1M 3M 10M] [--models lightgcn simgcl xsimgcl sasrec cl4srec]
 
 Data: ``contrastrec synth`` (users = K/10, items = K/50; graph models read the parquet triples,
-SASRec the sequences), generated once into --data-dir. Each (model, size) runs
+SASRec and CL4SRec the sequences), generated once into --data-dir. Each (model, size) runs
 ``contrastrec train`` in its own process (1 thread, 1 epoch, ``eval_users=10000``; the batch of each
 model is in SETTINGS: LightGCN 100 steps per epoch with ``lr_scale=sqrt``, and as ``lightgcn-b8192``
 with a fixed batch; SimGCL / XSimGCL a fixed batch of 8192, and as ``*-k100`` with 100 steps per epoch and
-``ssl.max_anchors=4096``; SASRec 256 with ``loss=sampled_softmax``,
+``ssl.max_anchors=4096``; SASRec and CL4SRec 256 with ``loss=sampled_softmax``,
 ``n_negatives=1000``); its results.json gives the epoch and evaluation seconds and the peak RSS of
 the whole run (``ru_maxrss`` of the training process: loading, training, evaluation).
 """

@@ -36,6 +36,16 @@ def make_tiny(n_users: int = 60, n_items: int = 40, per_user: int = 8, seed: int
     )
 
 
+def make_tiny_for(name: str) -> Dataset:
+    """:func:`make_tiny` with what model ``name`` needs of the data: item attributes for S3-Rec
+    (5 attributes, item i has attribute 1 + i % 5)."""
+    ds = make_tiny()
+    if name == "s3rec":
+        ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
+        ds.n_attributes = 5
+    return ds
+
+
 @pytest.fixture
 def tiny():
     return make_tiny()

@@ -6,16 +6,13 @@ from contrastrec.config import MODELS, build_config
 from contrastrec.data.sequences import padded_histories
 from contrastrec.training.loop import build_model, make_batches
 
-from tests.conftest import make_tiny, small_overrides
+from tests.conftest import make_tiny_for, small_overrides
 
 SMALL_S3 = {"schema": "pretrain_finetune", "pretrain_epochs": 1}
 
 
 def _build(name, **over):
-    ds = make_tiny()
-    if name == "s3rec":  # S3-Rec pre-trains on item attributes
-        ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
-        ds.n_attributes = 5
+    ds = make_tiny_for(name)
     cfg = build_config(name, None, small_overrides(name, **over))
     return ds, cfg, build_model(cfg, ds)
 

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository r
 
 from contrastrec.config import MODELS, build_config  # noqa: E402
 from contrastrec.training import loop  # noqa: E402
-from tests.conftest import make_tiny, small_overrides  # noqa: E402
+from tests.conftest import make_tiny_for, small_overrides  # noqa: E402
 
 
 def _state_vector(model: torch.nn.Module) -> tuple[list[str], torch.Tensor]:
@@ -62,10 +62,7 @@ def main(out: Path, only: list[str], no_allreduce: bool) -> int:
     for name, cls in MODELS.items():
         if cls.task == "none" or (only and name not in only):
             continue
-        ds = make_tiny()
-        if name == "s3rec":
-            ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
-            ds.n_attributes = 5
+        ds = make_tiny_for(name)
         over = small_overrides(name, epochs=2, ks=[10], metric="ndcg@10", eval_every=1)
         if name == "s3rec":
             over["pretrain_epochs"] = 1

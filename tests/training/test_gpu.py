@@ -6,17 +6,14 @@ import torch
 from contrastrec.config import MODELS, build_config
 from contrastrec.training.loop import fit
 
-from tests.conftest import make_tiny, small_overrides
+from tests.conftest import make_tiny, make_tiny_for, small_overrides
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
 
 
 @pytest.mark.parametrize("name", [m for m in MODELS if m != "pop"])
 def test_every_model_runs_on_cuda_like_on_cpu(tmp_path, name):
-    ds = make_tiny()
-    if name == "s3rec":
-        ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
-        ds.n_attributes = 5
+    ds = make_tiny_for(name)
     over = small_overrides(name, epochs=2, ks=[10], metric="ndcg@10")
     if name == "s3rec":
         over.update({"schema": "pretrain_finetune", "pretrain_epochs": 1})

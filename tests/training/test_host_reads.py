@@ -8,7 +8,7 @@ import torch
 from contrastrec.config import MODELS, build_config
 from contrastrec.training.loop import fit
 
-from tests.conftest import make_tiny, one_batch, small_overrides
+from tests.conftest import make_tiny, make_tiny_for, one_batch, small_overrides
 from tests.training.host_reads import count_host_reads
 
 # model -> the sites that read a tensor back in one training step, and why (all data-dependent shapes
@@ -45,9 +45,7 @@ def test_a_models_step_reads_back_only_at_its_documented_sites(name):
 def test_s3rec_step_reads_back_only_in_its_segment_loss():
     from contrastrec.training.loop import build_model, make_batches
 
-    ds = make_tiny()
-    ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
-    ds.n_attributes = 5
+    ds = make_tiny_for("s3rec")
     cfg = build_config("s3rec", None, small_overrides("s3rec", schema="pretrain_finetune", pretrain_epochs=1))
     torch.manual_seed(0)
     model = build_model(cfg, ds)

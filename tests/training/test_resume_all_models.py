@@ -9,7 +9,7 @@ import pytest
 from contrastrec.config import MODELS, build_config
 from contrastrec.training.loop import fit
 
-from tests.conftest import make_tiny, small_overrides
+from tests.conftest import make_tiny_for, small_overrides
 
 
 def _cases():
@@ -54,10 +54,7 @@ def _log(path):
 
 @pytest.mark.parametrize("name, schema", list(_cases()))
 def test_resume_equals_uninterrupted(tmp_path, name, schema):
-    ds = make_tiny()
-    if name == "s3rec":
-        ds.item_attributes = {i: [1 + i % 5] for i in range(ds.n_items)}
-        ds.n_attributes = 5
+    ds = make_tiny_for(name)
     quiet = dict(progress=False, log=lambda s: None)
     full = fit(_cfg(name, schema, 4), ds, tmp_path / "full", **quiet)
     fit(_cfg(name, schema, 2), ds, tmp_path / "part", **quiet)
