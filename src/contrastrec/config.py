@@ -111,6 +111,9 @@ class Config:
     # "linear" (x B/B0, Goyal et al. 2017) or "sqrt" (x sqrt(B/B0), for Adam) to batch_size B
     lr_scale: str = "none"  # none | linear | sqrt
     lr_base_batch: int = 2048
+    # adam | lazy_adam (large catalogues: the tables the model only looks rows up in get sparse gradients and a
+    # row-wise Adam step, the rest Adam; see contrastrec.training.optim)
+    optimizer: str = "adam"
     amp: bool = False  # bf16 autocast of the forward pass (CUDA; see docs/scale.md)
     # encoder
     encoder: str = ""  # "" = the model's default; mf | lightgcn | sasrec | gru4rec | caser
@@ -194,6 +197,7 @@ CHOICES: dict[str, tuple[str, ...]] = _Choices({
     "schema": ("joint", "pretrain_finetune", "integrated"),
     "eval_graph": ("train", "history"),
     "lr_scale": ("none", "linear", "sqrt"),
+    "optimizer": ("adam", "lazy_adam"),
     "neg_sampler": ("uniform", "popularity", "hard", "mixgcf"),
     "freeze": ("none", "embeddings", "all_but_last"),
     "ssl.similarity": ("cosine", "dot"),
@@ -556,6 +560,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError("dropout and attn_dropout must be in [0, 1)")
     if cfg.ssl.hard_refresh_every < 0:
         raise ConfigError(f"ssl.hard_refresh_every must be >= 0, got {cfg.ssl.hard_refresh_every}")
+    if cfg.optimizer == "lazy_adam" and cfg.weight_decay:
+        raise ConfigError(f"optimizer=lazy_adam has no weight decay (weight_decay={cfg.weight_decay:g}); set "
+                          "weight_decay: 0 or use optimizer=adam")
     if cfg.rec_temperature <= 0:
         raise ConfigError(f"rec_temperature must be positive, got {cfg.rec_temperature}")
     if cfg.ssl.temperature <= 0:

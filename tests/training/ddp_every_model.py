@@ -3,9 +3,11 @@ pytest): every model trains two epochs on tiny data in one gloo process group, a
 epoch the ranks' model states (every parameter and buffer, bit for bit) are compared.
 
 Usage: ``torchrun --standalone --nproc-per-node 2 tests/training/ddp_every_model.py OUT_DIR [MODEL ...]
-[--no-allreduce]``; rank 0 writes ``OUT_DIR/report.json``: ``{model: "ok" | "diverged after epoch E: keys" |
-"error: ..."}``. ``--no-allreduce`` skips the gradient all-reduce (the check must then see the replicas
-diverge: the test's proof that it can fail).
+[--no-allreduce] [--lazy-adam]``; rank 0 writes ``OUT_DIR/report.json``: ``{model: "ok" | "diverged after epoch
+E: keys" | "error: ..."}``. ``--no-allreduce`` skips the gradient all-reduce (the check must then see the replicas
+diverge: the test's proof that it can fail). ``--lazy-adam`` trains with ``optimizer=lazy_adam`` and
+``loss=sampled_softmax`` (sequential models), and first checks that the gathered mean of row-sparse
+gradients (:meth:`Dist.average_sparse`) equals the dense all-reduced mean (report key ``average_sparse``).
 """
 from __future__ import annotations
 
@@ -31,11 +33,33 @@ def _state_vector(model: torch.nn.Module) -> tuple[list[str], torch.Tensor]:
     return keys, torch.cat([sd[k].detach().reshape(-1).to(torch.float64).cpu() for k in keys] or [torch.zeros(0)])
 
 
-def main(out: Path, only: list[str], no_allreduce: bool) -> int:
+def check_average_sparse(rank: int, world: int) -> str:
+    """Each rank holds a row-sparse gradient of a [50, 3] table over its own rows (rank 1 none at all,
+    duplicates included); the gathered mean must equal the dense all-reduced mean."""
+    from contrastrec.training.distributed import current
+
+    g = torch.Generator().manual_seed(rank)
+    n = 0 if rank == 1 else 7 + rank
+    rows = torch.randint(0, 50, (n,), generator=g)
+    p = torch.nn.Parameter(torch.zeros(50, 3))
+    p.grad = torch.sparse_coo_tensor(rows.unsqueeze(0), torch.randn(n, 3, generator=g), (50, 3)) if n else None
+    dense = p.grad.to_dense() if n else torch.zeros(50, 3)
+    dist.all_reduce(dense)
+    got = current().average_sparse(p)
+    ok = got.is_sparse and torch.allclose(got.to_dense(), dense / world, atol=1e-6)
+    return "ok" if ok else f"wrong: max diff {(got.to_dense() - dense / world).abs().max():.3g}"
+
+
+def main(out: Path, only: list[str], no_allreduce: bool, lazy: bool = False) -> int:
+    from contrastrec.training.distributed import init_from_env
+
     dist.init_process_group("gloo", timeout=datetime.timedelta(seconds=120))
+    init_from_env("cpu")
     rank, world = dist.get_rank(), dist.get_world_size()
     torch.set_num_threads(1)
     report: dict[str, str] = {}
+    if lazy:
+        report["average_sparse"] = check_average_sparse(rank, world)
     current = {"name": "", "diverged": ""}
     train_epoch = loop.train_epoch
 
@@ -58,12 +82,13 @@ def main(out: Path, only: list[str], no_allreduce: bool) -> int:
     if no_allreduce:
         from contrastrec.training.distributed import Dist
 
-        Dist.average_gradients = lambda self, params: None
+        Dist.average_gradients = lambda self, params, sparse=(): None
     for name, cls in MODELS.items():
         if cls.task == "none" or (only and name not in only):
             continue
         ds = make_tiny_for(name)
-        over = small_overrides(name, epochs=2, ks=[10], metric="ndcg@10", eval_every=1)
+        extra = {"optimizer": "lazy_adam", "loss": "sampled_softmax", "n_negatives": 5} if lazy else {}
+        over = small_overrides(name, epochs=2, ks=[10], metric="ndcg@10", eval_every=1, **extra)
         if name == "s3rec":
             over["pretrain_epochs"] = 1
         current.update(name=name, diverged="")
@@ -81,4 +106,5 @@ def main(out: Path, only: list[str], no_allreduce: bool) -> int:
 
 if __name__ == "__main__":
     args = sys.argv[1:]
-    sys.exit(main(Path(args[0]), [a for a in args[1:] if not a.startswith("--")], "--no-allreduce" in args))
+    sys.exit(main(Path(args[0]), [a for a in args[1:] if not a.startswith("--")], "--no-allreduce" in args,
+                  "--lazy-adam" in args))

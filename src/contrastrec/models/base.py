@@ -20,6 +20,7 @@ What the trainer calls (and nothing else; the trainer writes no attribute of a m
   repeats an uninterrupted one), then E-steps, schedule changes.
 * ``loss_terms(batch) -> dict[str, Tensor]``: already-weighted scalar terms. Names starting with
   ``ssl`` are self-supervised, ``reg`` is regularisation, the rest are recommendation terms.
+* ``sparse_parameters()``: the tables with row-sparse gradients under ``optimizer=lazy_adam``.
 * ``after_step()``: right after each optimizer step (default: nothing; BUIR moves its momentum
   target towards the online encoder).
 * ``scorer(histories) -> score_fn``: ``score_fn(users: LongTensor[B]) -> FloatTensor[B, n_items]``.
@@ -34,7 +35,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from contrastrec.config import Config
+from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
@@ -74,6 +75,17 @@ class Recommender(nn.Module):
 
         if cls.reads_ssl(cfg):
             check_ssl_config(cfg)
+        if cfg.optimizer == "lazy_adam":
+            why = cls.dense_tables(cfg)
+            if why:
+                raise ConfigError(f"optimizer=lazy_adam does not apply to model {cfg.model}: {why}")
+
+    @classmethod
+    def dense_tables(cls, cfg: Config) -> str:
+        """Why no embedding table of the model under ``cfg`` can take row-sparse gradients
+        (``optimizer=lazy_adam``): a table read whole in training; ``""`` when one can
+        (:meth:`sparse_parameters` names them)."""
+        return "its training reads its embedding tables whole (graph propagation or whole-table products)"
 
     @classmethod
     def reads_ssl(cls, cfg: Config) -> bool:
@@ -126,6 +138,12 @@ class Recommender(nn.Module):
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
+
+    def sparse_parameters(self) -> list[nn.Parameter]:
+        """The tables whose training gradient is row-sparse (only looked-up rows): under
+        ``optimizer=lazy_adam`` they take sparse gradients and a row-wise Adam step (the model makes
+        their lookups sparse); empty otherwise."""
+        return []
 
     def after_step(self) -> None:
         """Called by the trainer right after each optimizer step (e.g. an EMA target update);

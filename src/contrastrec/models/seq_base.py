@@ -56,6 +56,8 @@ class SequentialModel(Recommender):
             w = pop.clamp_min(1.0).pow(cfg.neg_alpha) if cfg.neg_sampler == "popularity" else torch.ones(self.n_items)
             self.neg_q = w / w.sum()
         self._neg_gen = torch.Generator()
+        if cfg.optimizer == "lazy_adam":  # every training read of the item table is a lookup: sparse gradients
+            self.encoder.item_emb.sparse = True
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
@@ -83,6 +85,18 @@ class SequentialModel(Recommender):
             raise ConfigError(
                 f"encoder={cfg.encoder!r} is a graph encoder; sequential models take {', '.join(SEQUENCE_ENCODERS)}"
             )
+
+    @classmethod
+    def dense_tables(cls, cfg: Config) -> str:
+        loss = cfg.loss or cls.DEFAULTS.get("loss", "ce")
+        if loss == "ce":
+            return "loss=ce multiplies by the whole item table (use loss=sampled_softmax or loss=bce)"
+        if cfg.schema == "integrated":
+            return "schema=integrated contrasts against the whole item table"
+        return ""
+
+    def sparse_parameters(self) -> list[torch.nn.Parameter]:
+        return [self.encoder.item_emb.weight] if self.cfg.optimizer == "lazy_adam" else []
 
     # ------------------------------------------------------------------ pieces
     def rec_loss(self, hidden: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:

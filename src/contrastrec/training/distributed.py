@@ -9,6 +9,7 @@ whole adjacency (replicated). Per step:
 * each rank computes its shard's loss terms and gradients; the gradients of every parameter (the
   embedding tables included) are all-reduced and averaged (:meth:`Dist.average_gradients`, one
   flat buffer per step), so every rank applies the same Adam step and the replicas stay equal;
+  under ``optimizer=lazy_adam`` a sparse table's touched rows are all-gathered instead;
 * evaluation users are sharded across ranks and the per-user metric sums reduced;
 * only rank 0 writes the run directory (checkpoints, logs, results); stop decisions (early stopping,
   the time budget) are taken from reduced values, so all ranks stop together; resume reads
@@ -42,10 +43,18 @@ class Dist:
     def main(self) -> bool:
         return self.rank == 0
 
-    def average_gradients(self, params: list[torch.nn.Parameter]) -> None:
+    def average_gradients(self, params: list[torch.nn.Parameter], sparse: set[int] = frozenset()) -> None:
         """All-reduce (mean) the gradients of ``params`` through one flat buffer; a parameter
-        without a gradient on this rank contributes zeros."""
+        without a gradient on this rank contributes zeros. Parameters whose ``id`` is in ``sparse``
+        (``optimizer=lazy_adam``'s tables, row-sparse gradients) are gathered instead: every rank's
+        touched rows and their values (:meth:`average_sparse`)."""
         if not self.enabled or not params:
+            return
+        for p in params:
+            if id(p) in sparse:
+                p.grad = self.average_sparse(p)
+        params = [p for p in params if id(p) not in sparse]
+        if not params:
             return
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         flat = torch.cat([g.reshape(-1) for g in grads])
@@ -56,6 +65,33 @@ class Dist:
             n = g.numel()
             p.grad = flat[off : off + n].view_as(p)  # views of the one reduced buffer, no copy
             off += n
+
+    def average_sparse(self, p: torch.nn.Parameter) -> torch.Tensor:
+        """The mean over the ranks of ``p``'s row-sparse gradient, as a coalesced sparse tensor: each
+        rank's (row, value) pairs are all-gathered (padded to the longest) and summed; the traffic is
+        the touched rows, not the table. Every rank builds the same tensor in the same order."""
+        g = p.grad
+        if g is None:
+            g = torch.sparse_coo_tensor(torch.zeros(1, 0, dtype=torch.long, device=p.device),
+                                        torch.zeros(0, *p.shape[1:], dtype=p.dtype, device=p.device), p.shape)
+        g = g.coalesce()
+        rows, vals = g.indices()[0], g.values()
+        dev = self.device()
+        count = torch.tensor([rows.numel()], device=dev)
+        counts = [torch.zeros_like(count) for _ in range(self.world)]
+        dist.all_gather(counts, count)
+        counts = [int(c) for c in counts]
+        m = max(counts)
+        pad_r = torch.zeros(m, dtype=torch.long, device=dev)
+        pad_v = torch.zeros(m, *vals.shape[1:], dtype=vals.dtype, device=dev)
+        pad_r[: rows.numel()], pad_v[: rows.numel()] = rows.to(dev), vals.to(dev)
+        all_r = [torch.empty_like(pad_r) for _ in range(self.world)]
+        all_v = [torch.empty_like(pad_v) for _ in range(self.world)]
+        dist.all_gather(all_r, pad_r)
+        dist.all_gather(all_v, pad_v)
+        rows = torch.cat([r[:c] for r, c in zip(all_r, counts)]).to(p.device)
+        vals = torch.cat([v[:c] for v, c in zip(all_v, counts)]).to(p.device) / self.world
+        return torch.sparse_coo_tensor(rows.unsqueeze(0), vals, p.shape).coalesce()
 
     def sum(self, x: torch.Tensor) -> torch.Tensor:
         """The sum of ``x`` over the ranks (``x`` itself in one process)."""

@@ -42,6 +42,7 @@ from contrastrec.training.batches import (
     make_negatives,
 )
 from contrastrec.training.distributed import current, init_from_env, shard_batch
+from contrastrec.training.optim import TrainingError, build_optimizer
 from contrastrec.training.rundir import RunDir, RunDirError
 from contrastrec.training.checkpoint import (
     RunLock,
@@ -52,10 +53,6 @@ from contrastrec.training.checkpoint import (
     load_weights,
     save_checkpoint,
 )
-
-
-class TrainingError(RuntimeError):
-    """Training cannot continue (for example a NaN loss); the best checkpoint so far is kept."""
 
 
 def resolve_device(name: str) -> torch.device:
@@ -246,6 +243,7 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
     averaged over the ranks and the record holds the means over the ranks."""
     d = current()
     params = [p for p in model.parameters() if p.requires_grad]
+    sparse = {id(p) for p in model.sparse_parameters()}  # optimizer=lazy_adam: row-sparse gradients
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=model.cfg.amp)
     model.set_phase(phase)
     model.train()
@@ -273,7 +271,7 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
             guard.check(terms_and_total, f"epoch {epoch}, batch {n_batches}", run)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        d.average_gradients(params)
+        d.average_gradients(params, sparse)
         opt.step()
         model.after_step()
         n_batches += 1
@@ -387,8 +385,7 @@ def _fit(
     total_epochs = pre + cfg.epochs
 
     def new_optimizer():
-        ps = [p for p in model.parameters() if p.requires_grad]
-        return torch.optim.Adam(ps, lr=effective_lr(cfg), weight_decay=cfg.weight_decay) if ps else None
+        return build_optimizer(model, cfg.optimizer, effective_lr(cfg), cfg.weight_decay)
 
     if ckpt is not None:
         if state.epoch > pre and pre > 0:
