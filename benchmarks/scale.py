@@ -1,6 +1,7 @@
 """Cost growth with data size (issue 12): one training epoch, one sampled-user evaluation and the
 peak RSS of a whole run, at 0.1M, 1M, 3M and 10M interactions, for LightGCN, SimGCL, XSimGCL,
-SASRec and CL4SRec; the log-log slope of epoch time against interactions is the growth exponent.
+SASRec and CL4SRec (and MF); the log-log slope of epoch time against interactions is the growth
+exponent.
 
     python benchmarks/scale.py --data-dir /tmp/synth/scale --out docs/runs/bench/scale.json \\
         --plot docs/img/scale.png [--sizes 0.1M 1M 3M 10M] [--models lightgcn simgcl xsimgcl sasrec cl4srec]
@@ -10,9 +11,10 @@ SASRec and CL4SRec the sequences), generated once into --data-dir. Each (model, 
 ``contrastrec train`` in its own process (1 thread, 1 epoch, ``eval_users=10000``; the batch of each
 model is in SETTINGS: LightGCN 100 steps per epoch with ``lr_scale=sqrt``, and as ``lightgcn-b8192``
 with a fixed batch; SimGCL / XSimGCL a fixed batch of 8192, and as ``*-k100`` with 100 steps per epoch and
-``ssl.max_anchors=4096``; SASRec and CL4SRec 256 with ``loss=sampled_softmax``,
-``n_negatives=1000`` and ``optimizer=lazy_adam``, and as ``*-adam`` with dense Adam); its results.json
-gives the epoch and evaluation seconds and the peak RSS of the whole run (``ru_maxrss`` of the training process: loading, training, evaluation).
+``ssl.max_anchors=4096``; MF 4096 with ``optimizer=lazy_adam``, and as ``mf-adam`` with dense Adam; SASRec
+and CL4SRec 256 with ``loss=sampled_softmax``, ``n_negatives=1000`` and ``optimizer=lazy_adam``, and as
+``*-adam`` with dense Adam); its results.json gives the epoch and evaluation seconds and the peak RSS of
+the whole run (``ru_maxrss`` of the training process: loading, training, evaluation).
 """
 from __future__ import annotations
 
@@ -38,6 +40,10 @@ SETTINGS = {
     # 4096 of the batch's unique users and items (ssl.max_anchors): the per-step InfoNCE stays bounded
     "simgcl-k100": ["batch_size={k100}", "lr_scale=sqrt", "n_layers=2", "ssl.warmup_epochs=0", "ssl.max_anchors=4096"],
     "xsimgcl-k100": ["batch_size={k100}", "lr_scale=sqrt", "n_layers=2", "ssl.max_anchors=4096"],
+    # MF (BPR): a fixed batch; its step reads a few thousand rows, so with lazy_adam the epoch is linear in the data,
+    # while dense Adam (mf-adam) reads and writes both whole tables every step: steps x (users + items)
+    "mf": ["batch_size=4096", "optimizer=lazy_adam"],
+    "mf-adam": ["batch_size=4096"],
     # SASRec / CL4SRec: a fixed batch, so steps grow with the data; optimizer=lazy_adam moves only the item rows a
     # step looks up (the *-adam rows: dense Adam reads and writes the whole item table every step, steps x items)
     "sasrec": ["batch_size=256", "loss=sampled_softmax", "n_negatives=1000", "max_len=50", "optimizer=lazy_adam"],

@@ -127,7 +127,7 @@ def test_lazy_adam_trains_data_parallel_with_equal_replicas(tmp_path):
     """optimizer=lazy_adam under torchrun: the row-sparse item-table gradients are gathered (their
     mean equals the dense all-reduced mean) and the replicas stay equal bit for bit; without the
     reduction they drift apart (the check can fail)."""
-    models = ["sasrec", "cl4srec", "duorec"]
+    models = ["mf", "sasrec", "cl4srec", "duorec"]
     report = _every_model(tmp_path / "a", *models, "--lazy-adam")
     assert report == {"average_sparse": "ok", **dict.fromkeys(models, "ok")}
     drift = _every_model(tmp_path / "b", "sasrec", "--lazy-adam", "--no-allreduce")

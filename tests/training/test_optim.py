@@ -87,7 +87,8 @@ def test_lazy_adam_refuses_a_dense_gradient_on_a_sparse_table():
 
 @pytest.mark.parametrize("model, over, match", [
     ("lightgcn", {}, "optimizer=lazy_adam does not apply to model lightgcn: its training reads"),
-    ("mf", {}, "optimizer=lazy_adam does not apply to model mf"),
+    ("sgl", {}, "optimizer=lazy_adam does not apply to model sgl: its training reads"),
+    ("mf", {"schema": "integrated"}, "optimizer=lazy_adam does not apply to model mf: schema=integrated"),
     ("sasrec", {"loss": "ce"}, "loss=ce multiplies by the whole item table"),
     ("bert4rec", {}, "loss=ce multiplies"),
     ("cl4srec", {"loss": "sampled_softmax", "schema": "integrated"}, "schema=integrated contrasts against"),
@@ -99,17 +100,18 @@ def test_lazy_adam_is_refused_where_a_table_is_read_whole(model, over, match):
 
 
 def test_every_model_either_takes_lazy_adam_or_refuses_it():
-    """Sequential models with a sampled loss take it (and train); the rest refuse it at config time."""
+    """MF and the sequential models with a sampled loss take it (and train); the rest refuse it at
+    config time."""
     takes = set()
     for name, cls in MODELS.items():
         if cls.task == "none":
             continue
         try:
-            build_config(name, None, small_overrides(name, **(LAZY if cls.sequential else {"optimizer": "lazy_adam"})))
+            build_config(name, None, small_overrides(name, **LAZY))
             takes.add(name)
         except ConfigError as e:
             assert "optimizer=lazy_adam" in str(e) or "loss=" in str(e), (name, str(e))
-    assert takes == {n for n, c in MODELS.items() if c.sequential and n != "bert4rec"}
+    assert takes == {n for n, c in MODELS.items() if c.sequential and n != "bert4rec"} | {"mf"}
 
 
 def test_lazy_adam_run_resumes_to_the_same_result(tmp_path):
@@ -122,3 +124,42 @@ def test_lazy_adam_run_resumes_to_the_same_result(tmp_path):
     res = fit(cfg, ds, tmp_path / "part", resume=True, progress=False, log=lambda s: None,
               resume_overrides={"epochs": 3})
     assert res["test"] == full["test"] and res["best_epoch"] == full["best_epoch"]
+
+
+def test_mf_under_lazy_adam_moves_only_the_batch_rows():
+    """MF's step (BPR and its L2 term) reads its two tables by lookups under lazy_adam: the
+    gradients are row-sparse and exactly the batch's users and items move."""
+    ds = make_tiny(n_users=300, n_items=400, sequential=False)
+    cfg = build_config("mf", None, small_overrides("mf", optimizer="lazy_adam", batch_size=8, lr=0.01))
+    model = build_model(cfg, ds)
+    model.train()
+    model.on_epoch_start(0)
+    opt = build_optimizer(model, cfg.optimizer, cfg.lr)
+    batch = next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))
+    u0, i0 = (t.detach().clone() for t in model.encoder())
+    opt.zero_grad()
+    terms = model.loss_terms(batch)
+    assert set(terms) == {"rec", "reg"}
+    sum(terms.values()).backward()
+    assert model.encoder.user_emb.weight.grad.is_sparse and model.encoder.item_emb.weight.grad.is_sparse
+    opt.step()
+    u1, i1 = model.encoder()
+    assert set(torch.nonzero((u1 != u0).any(1)).flatten().tolist()) == set(batch["users"].tolist())
+    items = set(batch["pos"].tolist()) | set(batch["neg"].flatten().tolist())
+    assert set(torch.nonzero((i1 != i0).any(1)).flatten().tolist()) == items
+
+
+def test_mf_lazy_loss_equals_the_dense_path():
+    """Same batch, same parameters: the lookup path gives MF's loss terms of the indexed path."""
+    ds = make_tiny(sequential=False)
+    terms = {}
+    for opt in ("adam", "lazy_adam"):
+        cfg = build_config("mf", None, small_overrides("mf", optimizer=opt))
+        torch.manual_seed(0)
+        model = build_model(cfg, ds)
+        model.on_epoch_start(0)
+        batch = next(iter(make_batches(model, cfg, ds).epoch(0, torch.device("cpu"))))
+        terms[opt] = {k: float(v.detach()) for k, v in model.loss_terms(batch).items()}
+    assert terms["adam"].keys() == terms["lazy_adam"].keys()
+    for k in terms["adam"]:
+        assert abs(terms["adam"][k] - terms["lazy_adam"][k]) < 1e-6, k

@@ -234,8 +234,9 @@ class GraphModel(Recommender):
         return {}
 
     def row_restricted(self) -> bool:
-        """Whether this step takes the row-restricted path (``ROW_RESTRICTED``)."""
-        return self.ROW_RESTRICTED
+        """Whether this step takes the row-restricted path (``ROW_RESTRICTED``, with an encoder that
+        propagates rows)."""
+        return self.ROW_RESTRICTED and hasattr(self.encoder, "forward_rows")
 
     def rows_forward(self, rows: torch.Tensor, with_views: bool):
         """The row-restricted step: ``(rec [R, D], views)`` at the batch's ``rows``; ``views`` is
@@ -317,7 +318,7 @@ class GraphModel(Recommender):
         if self._mix_gen is not None:  # neg_sampler=mixgcf: every layer of the full propagation
             return self.mixgcf_terms(batch)
         users, pos, neg = batch["users"], batch["pos"], batch["neg"]
-        if self.row_restricted() and hasattr(self.encoder, "forward_rows"):
+        if self.row_restricted():
             rows, iu, ip, ineg = self.batch_rows(users, pos, neg)
             out, views = self.rows_forward(rows, self.ssl_active() and self.cfg.ssl.negatives == "in_batch")
             terms = self.main_terms(batch, out[iu], out[ip], out[ineg])

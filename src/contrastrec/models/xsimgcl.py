@@ -72,7 +72,7 @@ class XSimGCL(GraphModel):
 
     def row_restricted(self) -> bool:
         # explicit negatives draw from whole tables: the full pass, whose layer l* is kept for the views
-        return self.cfg.ssl.negatives == "in_batch"
+        return super().row_restricted() and self.cfg.ssl.negatives == "in_batch"
 
     def embeddings(self):
         final, cl = self._pass()
