@@ -405,6 +405,50 @@ def prefix_section(root: Path) -> list[str]:
     return lines + [""] + verdict + ([""] if verdict else [])
 
 
+# issue 12: the options for large data against the default, each pair (or triple) at one wall-clock budget
+SCALE_OPTIONS = (
+    ("beauty-sasrec-ssm-", ("adam", "lazy_adam"), "optimizer",
+     "SASRec on Beauty, `loss: sampled_softmax` (1000 shared negatives, logQ), `train_prefixes: false`, dense "
+     "`adam` against `lazy_adam` (the item table's rows move only when a step looks them up); "
+     "from configs/beauty/sasrec.yaml with `--set threads=1 train_prefixes=false loss=sampled_softmax "
+     "n_negatives=1000 optimizer=<arm> max_train_seconds=600`"),
+    ("yelp-sslrec-simgcl-anchors-", ("shipped", "big", "big-k4096"), None,
+     "SimGCL on yelp-sslrec: the shipped config (batch 4096), batch 32768 with the lr scaled by sqrt(32768 / 4096), "
+     "and the same with `ssl.max_anchors: 4096` (the contrastive term on a seeded sample of at most 4096 of each "
+     "batch's users and items), the setting benchmarks/scale.py's `*-k100` rows time; `bash "
+     "benchmarks/max_anchors_check.sh 600 32768`"),
+)
+
+
+def scale_options_section(root: Path) -> list[str]:
+    """Issue 12: does each large-data option keep the accuracy of the default at the same budget?
+    Runs ``<root>/<prefix><arm>`` of :data:`SCALE_OPTIONS`; the first arm is the reference."""
+    runs = load_runs(root) if root.exists() else {}
+    lines = []
+    for prefix, arms, key, what in SCALE_OPTIONS:
+        found = [(a, runs[prefix + a]) for a in arms if prefix + a in runs]
+        if not found:
+            continue
+        metric = found[0][1]["config"].get("metric", "ndcg@20")
+        lines += [what + ". One training at a time, 1 thread; epochs and checkpoint selected on validation "
+                  f"{metric}; test once.", "",
+                  f"| arm | batch | budget s | epochs run | s/epoch | best epoch | min to best | best valid {metric} | "
+                  f"test {metric} | vs {found[0][0]} (valid / test) | commit |", "|" + "---|" * 11]
+        ref = found[0][1]
+        for arm, r in found:
+            c = r["config"]
+            if key is not None and c.get(key) != arm:
+                raise SystemExit(f"{root / (prefix + arm)}: {key}={c.get(key)} does not match its name")
+            dv = r["valid"][metric] / ref["valid"][metric] - 1
+            dt = r["test"][metric] / ref["test"][metric] - 1
+            lines.append(f"| {arm} | {c.get('batch_size')} | {c.get('max_train_seconds', 0):.0f} | {r['epochs']} | "
+                         f"{r['seconds_per_epoch']:.1f} | {r['best_epoch']} | {r.get('_min_to_best', 0):.1f} | "
+                         f"{f4(r['valid'][metric])} | {f4(r['test'][metric])} | "
+                         f"{'' if r is ref else f'{dv:+.1%} / {dt:+.1%}'} | {r.get('commit', '')} |")
+        lines.append("")
+    return lines
+
+
 UNSEEN = (("sequential", "beauty", "sasrec"), ("pairwise", "yelp-sslrec", "lightgcn"))
 
 
@@ -569,6 +613,10 @@ def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, c
     if unseen:
         text = replace_section(text, "## Shipped configs on unseen data", unseen,
                                before="## Ablation: SSL loss and training schema")
+    options = scale_options_section(evidence_runs / "ablation")
+    if options:
+        text = replace_section(text, "## Large-data options at equal budgets (issue 12)", options,
+                               before="## Cost growth with data size (issue 12)")
     if copy_from is not None and (copy_from / "bench" / "scale.json").exists():  # the cost-growth table and plot
         bench = evidence_runs / "bench"
         bench.mkdir(parents=True, exist_ok=True)
@@ -617,6 +665,9 @@ def main(argv=None) -> int:
     if searches:
         lines += ["### Searches (`contrastrec tune`, validation only; the best trial is the `-tuned` row above)", ""]
         lines += searches
+    options = scale_options_section(Path(a.runs) / "ablation")
+    if options:
+        lines += ["## Large-data options at equal budgets (issue 12)", ""] + options
     scale = scale_section(Path(a.bench), Path("docs/img/scale.png"))
     if scale:
         lines += ["## Cost growth with data size (issue 12)", ""] + scale
