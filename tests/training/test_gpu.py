@@ -62,3 +62,15 @@ def test_pool_logsumexp_on_cuda_equals_cpu():
         out[dev] = [val.detach().cpu()] + [x.cpu() for x in grads]
     for a, b in zip(out["cpu"], out["cuda"]):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["mf", "sasrec"])
+def test_lazy_adam_on_cuda_like_on_cpu(tmp_path, name):
+    """optimizer=lazy_adam: sparse gradients and SparseAdam on the device, close to the CPU run."""
+    ds = make_tiny(sequential=name != "mf")
+    over = small_overrides(name, epochs=2, ks=[10], metric="ndcg@10", optimizer="lazy_adam", loss="sampled_softmax",
+                           n_negatives=5)
+    res = {dev: fit(build_config(name, None, {**over, "device": dev}), ds, tmp_path / dev, progress=False,
+                    log=lambda s: None) for dev in ("cpu", "cuda")}
+    assert res["cuda"]["device"].startswith("cuda")
+    assert abs(res["cuda"]["valid"]["ndcg@10"] - res["cpu"]["valid"]["ndcg@10"]) < 0.05
