@@ -321,6 +321,11 @@ class FullRankingEvaluator:
         return int(self.users.shape[0])
 
     @property
+    def scored_users(self) -> np.ndarray:
+        """The users this process scores (sorted): all evaluated users, or this rank's shard."""
+        return self._shard_users
+
+    @property
     def metric_names(self) -> list[str]:
         return [f"{n}@{k}" for n, k in self.specs]
 

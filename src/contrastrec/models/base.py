@@ -23,7 +23,8 @@ What the trainer calls (and nothing else; the trainer writes no attribute of a m
 * ``sparse_parameters()``: the tables with row-sparse gradients under ``optimizer=lazy_adam``.
 * ``after_step()``: right after each optimizer step (default: nothing; BUIR moves its momentum
   target towards the online encoder).
-* ``scorer(histories) -> score_fn``: ``score_fn(users: LongTensor[B]) -> FloatTensor[B, n_items]``.
+* ``scorer(histories, users=None) -> score_fn``: ``score_fn(users: LongTensor[B]) -> FloatTensor[B, n_items]``;
+  ``users``, when given, are the only users ``score_fn`` will be asked for.
   ``histories`` is a ``LongTensor[n_users, max_len]`` of left-padded item tokens (sequential models)
   or ``None``.
 * ``export_embeddings(histories) -> (user_emb, item_emb)`` for export and retrieval.
@@ -150,7 +151,9 @@ class Recommender(nn.Module):
         a no-op by default. It must depend only on the model's state (parameters, buffers), so
         that a resumed run repeats an uninterrupted one."""
 
-    def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
+    def scorer(self, histories: torch.Tensor | None, users: torch.Tensor | None = None) -> ScoreFn:
+        """``score_fn(users [B]) -> [B, n_items]``. ``users`` (optional): the only users ``score_fn``
+        will be asked for (a sampled evaluation); a model may then prepare those users only."""
         raise NotImplementedError
 
     def export_embeddings(self, histories: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:

@@ -146,12 +146,12 @@ class BERT4Rec(SequentialModel):
         return self.query(self.encoder(self.with_mask_appended(seqs))[:, -1, :])
 
     @torch.no_grad()
-    def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
+    def scorer(self, histories: torch.Tensor | None, users: torch.Tensor | None = None) -> ScoreFn:
         if histories is None:
             raise ValueError("sequential models need the users' histories to score")
         items = self.encoder.item_weights().t().contiguous()
         bias = self.out_bias
-        reps = self.encode_histories(histories)
+        reps = self.encode_histories(histories, users)
 
         def score(users: torch.Tensor) -> torch.Tensor:
             out = reps[users.to(reps.device)] @ items

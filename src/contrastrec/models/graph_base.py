@@ -361,7 +361,7 @@ class GraphModel(Recommender):
         return u.detach(), i.detach()
 
     @torch.no_grad()
-    def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
+    def scorer(self, histories: torch.Tensor | None, users: torch.Tensor | None = None) -> ScoreFn:
         u, i = self.export_embeddings()
         it = i.t().contiguous()
 

@@ -21,7 +21,7 @@ class Popularity(Recommender):
         counts = np.bincount(dataset.train.items, minlength=dataset.n_items).astype(np.float32)
         self.register_buffer("counts", torch.from_numpy(counts))
 
-    def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
+    def scorer(self, histories: torch.Tensor | None, users: torch.Tensor | None = None) -> ScoreFn:
         def score(users: torch.Tensor) -> torch.Tensor:
             return self.counts.unsqueeze(0).expand(len(users), -1).clone()
 

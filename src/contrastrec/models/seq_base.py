@@ -204,11 +204,11 @@ class SequentialModel(Recommender):
         return self.encode_last(seqs)
 
     @torch.no_grad()
-    def scorer(self, histories: torch.Tensor | None) -> ScoreFn:
+    def scorer(self, histories: torch.Tensor | None, users: torch.Tensor | None = None) -> ScoreFn:
         if histories is None:
             raise ValueError("sequential models need the users' histories to score")
         items = self.encoder.item_weights().t().contiguous()
-        reps = self.encode_histories(histories)  # every user once, in length-sorted batches
+        reps = self.encode_histories(histories, users)  # each user once, in length-sorted batches
 
         def score(users: torch.Tensor) -> torch.Tensor:
             return reps[users.to(reps.device)] @ items
@@ -216,12 +216,18 @@ class SequentialModel(Recommender):
         return score
 
     @torch.no_grad()
-    def encode_histories(self, histories: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    def encode_histories(self, histories: torch.Tensor, rows: torch.Tensor | None = None,
+                         batch_size: int = 512) -> torch.Tensor:
         """Representations ``[n, D]`` of left-padded histories ``[n, L]``: batches of similar
-        length, each trimmed to its longest history (same result, far less padding)."""
+        length, each trimmed to its longest history (same result, far less padding). ``rows``: encode
+        those rows only (the others stay zero)."""
         n = histories.shape[0]
         out = torch.zeros(n, self.cfg.embedding_dim, device=self.device)
-        order = torch.argsort((histories > 0).sum(1))
+        if rows is not None:
+            rows = rows.to(torch.long).cpu()
+            order = rows[torch.argsort((histories[rows] > 0).sum(1))]
+        else:
+            order = torch.argsort((histories > 0).sum(1))
         for s in range(0, n, batch_size):
             sel = order[s : s + batch_size]
             out[sel.to(self.device)] = self.encode_last(trim_left_padding(histories[sel]).to(self.device))

@@ -142,8 +142,11 @@ def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEv
     if eval_graph == "history" and phase == "test" and hasattr(model, "evaluation_graph"):
         known = dataset.history(phase)
         graph = model.evaluation_graph(known.users, known.items)
+    # a sampled evaluation (eval_users) tells the scorer which users it will be asked for: a sequential
+    # model then encodes those histories only (10k of 1M users at 10M interactions), not every user's
+    users = torch.from_numpy(evaluator.scored_users) if evaluator.sampled else None
     with torch.no_grad(), graph:
-        fn = model.scorer(histories_for(model, dataset, phase, max_len))
+        fn = model.scorer(histories_for(model, dataset, phase, max_len), users=users)
         return evaluator(fn)
 
 
