@@ -117,7 +117,9 @@ def test_every_model_either_takes_lazy_adam_or_refuses_it():
 def test_lazy_adam_run_resumes_to_the_same_result(tmp_path):
     ds = make_tiny()
     cfg = build_config("sasrec", None, small_overrides("sasrec", epochs=3, **LAZY))
-    full = fit(cfg, ds, tmp_path / "full", progress=False, log=lambda s: None)
+    lines = []
+    full = fit(cfg, ds, tmp_path / "full", progress=False, log=lines.append)
+    assert f"optimizer lazy_adam: row-sparse updates of {ds.n_items + 2}x16; the other parameters by Adam" in lines
     part = fit(build_config("sasrec", None, small_overrides("sasrec", epochs=2, **LAZY)), ds, tmp_path / "part",
                progress=False, log=lambda s: None)
     assert part["epochs"] == 2

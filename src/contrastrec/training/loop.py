@@ -405,6 +405,10 @@ def _fit(
             atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
         for note in dataset.notes:
             log(f"note: {note}")
+    if cfg.optimizer == "lazy_adam":
+        tables = ", ".join("x".join(map(str, p.shape)) for p in model.sparse_parameters() if p.requires_grad)
+        log(f"optimizer lazy_adam: row-sparse updates of {tables or 'no trainable table (Adam for all)'}; "
+            "the other parameters by Adam")
     if cfg.lr_scale != "none":
         log(f"lr {cfg.lr:g} at batch {cfg.lr_base_batch} -> {effective_lr(cfg):g} at batch {cfg.batch_size} "
             f"({cfg.lr_scale} scaling)")
