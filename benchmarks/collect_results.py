@@ -432,8 +432,8 @@ def scale_options_section(root: Path) -> list[str]:
         metric = found[0][1]["config"].get("metric", "ndcg@20")
         lines += [what + ". One training at a time, 1 thread; epochs and checkpoint selected on validation "
                   f"{metric}; test once.", "",
-                  f"| arm | batch | budget s | epochs run | s/epoch | best epoch | min to best | best valid {metric} | "
-                  f"test {metric} | vs {found[0][0]} (valid / test) | commit |", "|" + "---|" * 11]
+                  f"| arm | batch | budget s | epochs run | stopped by | s/epoch | best epoch | min to best | "
+                  f"best valid {metric} | test {metric} | vs {found[0][0]} (valid / test) | commit |", "|" + "---|" * 12]
         ref = found[0][1]
         for arm, r in found:
             c = r["config"]
@@ -441,7 +441,10 @@ def scale_options_section(root: Path) -> list[str]:
                 raise SystemExit(f"{root / (prefix + arm)}: {key}={c.get(key)} does not match its name")
             dv = r["valid"][metric] / ref["valid"][metric] - 1
             dt = r["test"][metric] / ref["test"][metric] - 1
-            lines.append(f"| {arm} | {c.get('batch_size')} | {c.get('max_train_seconds', 0):.0f} | {r['epochs']} | "
+            budget = c.get("max_train_seconds", 0)
+            stop = ("budget" if budget and r["train_seconds"] >= budget else
+                    "epochs" if r["epochs"] >= c.get("epochs", 0) else "patience")
+            lines.append(f"| {arm} | {c.get('batch_size')} | {budget:.0f} | {r['epochs']} | {stop} | "
                          f"{r['seconds_per_epoch']:.1f} | {r['best_epoch']} | {r.get('_min_to_best', 0):.1f} | "
                          f"{f4(r['valid'][metric])} | {f4(r['test'][metric])} | "
                          f"{'' if r is ref else f'{dv:+.1%} / {dt:+.1%}'} | {r.get('commit', '')} |")
