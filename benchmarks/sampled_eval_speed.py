@@ -1,4 +1,4 @@
-"""Seconds of one sampled validation (``eval_users``) of an untrained model on a large data set
+"""Seconds (and the peak RSS of the process) of one sampled validation (``eval_users``) of an untrained model on a large data set
 (issue 12): loading, building the evaluator, and the evaluation itself, 1 thread.
 
     python benchmarks/sampled_eval_speed.py --data /tmp/scale-data/scale_seq_10M.txt --model sasrec \\
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import sys
 import time
 from pathlib import Path
@@ -44,7 +45,8 @@ def main() -> int:
     out = {"command": "python benchmarks/sampled_eval_speed.py " + " ".join(sys.argv[1:]), "commit": git_commit(),
            "model": a.model, "users": ds.n_users, "items": ds.n_items, "eval_users": ev.n_users,
            "load_seconds": round(t1 - t0, 2), "build_seconds": round(t2 - t1, 2),
-           "eval_seconds": round(t3 - t2, 2), "ndcg@20": metrics.get("ndcg@20")}
+           "eval_seconds": round(t3 - t2, 2), "ndcg@20": metrics.get("ndcg@20"),
+           "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
     print(json.dumps(out))
     if a.json_out:
         rows = json.loads(a.json_out.read_text()) if a.json_out.exists() else []

@@ -72,3 +72,15 @@ def test_fit_states_the_sample_in_results_and_log(tmp_path):
     assert "seeded sample" in res["eval_users"]["note"]
     assert json.loads((tmp_path / "r" / "results.json").read_text())["eval_users"]["sampled"] == 40
     assert any("a seeded sample of 40 of 120 users" in line for line in lines)
+
+
+def test_histories_of_a_subset_equal_the_full_rows():
+    from contrastrec.data.sequences import padded_tokens
+
+    ds = make_tiny(n_users=80)
+    rows = np.array([0, 5, 6, 41, 79])
+    for width in (3, 8, 20):
+        full = padded_tokens(ds.train, ds.n_users, width)
+        part = padded_tokens(ds.train, ds.n_users, width, rows)
+        assert np.array_equal(part[rows], full[rows])
+        assert not np.delete(part, rows, axis=0).any()

@@ -9,17 +9,25 @@ import torch
 from contrastrec.data.dataset import Split
 
 
-def padded_tokens(split: Split, n_users: int, width: int) -> np.ndarray:
+def padded_tokens(split: Split, n_users: int, width: int, rows: np.ndarray | None = None) -> np.ndarray:
     """The last ``width`` items of each user's sequence as tokens (item+1), left-padded with 0.
 
-    Returns ``int64[n_users, width]``. Vectorized: no per-user Python loop.
+    Returns ``int64[n_users, width]``. Vectorized: no per-user Python loop. ``rows``: fill only those
+    users' rows (the others stay 0; the zeros are never written, so their memory pages are not touched).
     """
     indptr = split.user_indptr(n_users)
     start, end = indptr[:-1], indptr[1:]
+    tokens = np.zeros((n_users, width), dtype=np.int64)
+    if rows is not None:
+        rows = np.asarray(rows, dtype=np.int64)
+        start, end = start[rows], end[rows]
     idx = end[:, None] - width + np.arange(width)[None, :]
     valid = idx >= start[:, None]
-    tokens = np.zeros((n_users, width), dtype=np.int64)
-    tokens[valid] = split.items[idx[valid]] + 1
+    if rows is None:
+        tokens[valid] = split.items[idx[valid]] + 1
+    else:
+        r, c = np.nonzero(valid)
+        tokens[rows[r], c] = split.items[idx[r, c]] + 1
     return tokens
 
 
@@ -48,9 +56,9 @@ def prefix_tokens(split: Split, n_users: int, max_len: int, max_prefixes: int = 
     return users, seq, split.items[j].astype(np.int64) + 1
 
 
-def padded_histories(split: Split, n_users: int, max_len: int) -> torch.Tensor:
+def padded_histories(split: Split, n_users: int, max_len: int, rows: np.ndarray | None = None) -> torch.Tensor:
     """:func:`padded_tokens` as a ``LongTensor[n_users, max_len]``."""
-    return torch.from_numpy(padded_tokens(split, n_users, max_len))
+    return torch.from_numpy(padded_tokens(split, n_users, max_len, rows))
 
 
 def trim_left_padding(*tensors: torch.Tensor, ref: torch.Tensor | None = None):

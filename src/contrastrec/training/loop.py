@@ -115,10 +115,13 @@ def git_commit() -> str:
         return "unknown"
 
 
-def histories_for(model, dataset: Dataset, phase: str, max_len: int) -> torch.Tensor | None:
+def histories_for(model, dataset: Dataset, phase: str, max_len: int,
+                  users: np.ndarray | None = None) -> torch.Tensor | None:
+    """Sequential models: the left-padded histories of ``phase`` ``[n_users, max_len]`` (only the rows
+    of ``users`` when given); None for other models."""
     if not getattr(model, "sequential", False):
         return None
-    return padded_histories(dataset.history(phase), dataset.n_users, max_len)
+    return padded_histories(dataset.history(phase), dataset.n_users, max_len, users)
 
 
 def refit_dataset(dataset: Dataset) -> Dataset:
@@ -144,9 +147,10 @@ def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEv
         graph = model.evaluation_graph(known.users, known.items)
     # a sampled evaluation (eval_users) tells the scorer which users it will be asked for: a sequential
     # model then encodes those histories only (10k of 1M users at 10M interactions), not every user's
-    users = torch.from_numpy(evaluator.scored_users) if evaluator.sampled else None
+    users = evaluator.scored_users if evaluator.sampled else None
     with torch.no_grad(), graph:
-        fn = model.scorer(histories_for(model, dataset, phase, max_len), users=users)
+        fn = model.scorer(histories_for(model, dataset, phase, max_len, users),
+                          users=None if users is None else torch.from_numpy(users))
         return evaluator(fn)
 
 
