@@ -58,6 +58,7 @@ def load_runs(root: Path) -> dict[str, dict]:
         if log.exists():  # training minutes until the end of the selected (best validation) epoch
             recs = [json.loads(line) for line in log.read_text().splitlines() if line.strip()]
             r["_min_to_best"] = sum(x["seconds"] for x in recs if x["epoch"] <= r["best_epoch"]) / 60
+            r["_evals_after_best"] = sum(1 for x in recs if "valid" in x and x["epoch"] > r["best_epoch"])
         out[p.parent.name] = r
     return out
 
@@ -441,9 +442,10 @@ def scale_options_section(root: Path) -> list[str]:
                 raise SystemExit(f"{root / (prefix + arm)}: {key}={c.get(key)} does not match its name")
             dv = r["valid"][metric] / ref["valid"][metric] - 1
             dt = r["test"][metric] / ref["test"][metric] - 1
-            budget = c.get("max_train_seconds", 0)
-            stop = ("budget" if budget and r["train_seconds"] >= budget else
-                    "epochs" if r["epochs"] >= c.get("epochs", 0) else "patience")
+            budget = c.get("max_train_seconds", 0)  # wall clock, evaluations included: train_seconds is less
+            stop = ("epochs" if r["epochs"] >= c.get("epochs", 0) + c.get("pretrain_epochs", 0) * (
+                c.get("schema") == "pretrain_finetune") else
+                    "patience" if r.get("_evals_after_best", 0) > c.get("patience", 0) else "budget")
             lines.append(f"| {arm} | {c.get('batch_size')} | {budget:.0f} | {r['epochs']} | {stop} | "
                          f"{r['seconds_per_epoch']:.1f} | {r['best_epoch']} | {r.get('_min_to_best', 0):.1f} | "
                          f"{f4(r['valid'][metric])} | {f4(r['test'][metric])} | "

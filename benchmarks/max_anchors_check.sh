@@ -7,8 +7,9 @@
 #   shipped      the config as it is
 #   big          batch BIG_BATCH, lr scaled by sqrt(BIG_BATCH / 4096) (lr_scale: sqrt)
 #   big-k4096    the same with ssl.max_anchors=4096 (the contrastive term on <= 4096 users and items)
-# into runs/ablation/yelp-sslrec-simgcl-anchors-<arm> (each run's results.json and log.jsonl; no
-# docs/results.md section reads them yet, and the SSL-loss ablation table leaves them out).
+# into runs/ablation/yelp-sslrec-simgcl-anchors-<arm> (each run's results.json and log.jsonl); docs/results.md
+# "Large-data options at equal budgets" reads them (benchmarks/collect_results.py --update
+# ablation/yelp-sslrec-simgcl-anchors-<arm> ...); the SSL-loss ablation table leaves them out.
 set -euo pipefail
 budget=${1:-600}
 big=${2:-32768}
