@@ -1,7 +1,7 @@
 """Cost growth with data size (issue 12): one training epoch, one sampled-user evaluation and the
 peak RSS of a whole run, at 0.1M, 1M, 3M and 10M interactions (and 30M on request), for LightGCN,
-SimGCL, XSimGCL, SASRec and CL4SRec (and MF); the log-log slope of epoch time against interactions is the growth
-exponent.
+SimGCL, XSimGCL, SASRec and CL4SRec (and MF); the log-log slope of epoch time against interactions is
+the growth exponent.
 
     python benchmarks/scale.py --data-dir /tmp/synth/scale --out docs/runs/bench/scale.json \\
         --plot docs/img/scale.png [--sizes 0.1M 1M 3M 10M] [--models lightgcn simgcl xsimgcl sasrec cl4srec]
