@@ -228,7 +228,7 @@ class SequentialModel(Recommender):
             order = rows[torch.argsort((histories[rows] > 0).sum(1))]
         else:
             order = torch.argsort((histories > 0).sum(1))
-        for s in range(0, n, batch_size):
+        for s in range(0, len(order), batch_size):  # the rows asked for only, not n empty batches
             sel = order[s : s + batch_size]
             out[sel.to(self.device)] = self.encode_last(trim_left_padding(histories[sel]).to(self.device))
         return out
