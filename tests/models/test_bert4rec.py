@@ -46,7 +46,7 @@ def test_cloze_loss_equals_a_dense_computation():
         got = model.loss_terms(batch)
     assert set(got) == {"rec"}
     x = torch.cat([batch["seq"], batch["target"][:, None]], 1)[:, -model.max_len:]
-    masked, sel = mask_items(x, 0.4, model.mask_token, generator=model.epoch_generator(model.SALT, 3), last_p=0.3)
+    masked, sel = mask_items(x, 0.4, model.mask_token, generator=model.stream(model.STREAM, 3), last_p=0.3)
     assert int(sel.sum()) > 0 and bool(sel[:, -1].any())
     terms = []
     with torch.no_grad():

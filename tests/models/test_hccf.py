@@ -100,7 +100,7 @@ def test_terms_with_dropout_equal_the_reference_with_the_same_draws():
     p = model.params.dropout
     assert p == 0.5  # SSLRec keep_rate 0.5
     terms = model.loss_terms(batch)
-    g = model.epoch_generator(model.SALT, 3)
+    g = model.stream(model.STREAM, 3)
     ones_u = torch.ones(model.n_users, model.params.n_hyperedges)
     ones_i = torch.ones(model.n_items, model.params.n_hyperedges)
     drops = [(model.edge_dropout(p, generator=g).to_dense(), drop_entries(ones_u, p, g), drop_entries(ones_i, p, g))

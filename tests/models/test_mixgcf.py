@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from contrastrec.config import ConfigError, build_config
 from contrastrec.training.batches import UniformNegatives, make_negatives
 from contrastrec.training.loop import fit
+from contrastrec.models.graph_base import MIXGCF_STREAM
 
 from tests.conftest import fit_and_resume, make_tiny, one_batch, small_overrides
 
@@ -76,7 +77,7 @@ def test_loss_terms_and_gradients_equal_the_dense_loops(name, over, combine):
 
 def test_alpha_draws_follow_the_epoch():
     model, batch = one_batch("mixgcf", epoch=3)
-    assert torch.equal(model._mix_gen.get_state(), model.epoch_generator(6007, 3).get_state())
+    assert torch.equal(model._mix_gen.get_state(), model.stream(MIXGCF_STREAM, 3).get_state())
     a = model.loss_terms(batch)["rec"]
     b = model.loss_terms(batch)["rec"]  # the next step draws other α
     model.on_epoch_start(3)

@@ -26,6 +26,7 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
+from contrastrec.rng import numpy_stream
 from .dataset import DataError, Dataset, IdMap, Split
 from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, read_interactions
 from .splits import (
@@ -321,7 +322,7 @@ def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path 
         if skipped:
             notes.append(f"skipped {_plural(skipped, 'user')} with fewer than {o.min_interactions} interactions")
     elif kind == "random":
-        lab = random_split_labels(u[sub], ratios, o.seed)
+        lab = random_split_labels(u[sub], ratios, numpy_stream(o.seed, "split"))
         notes.append(f"split: random per user {ratios[0]:.2g}/{ratios[1]:.2g}/{ratios[2]:.2g} (seed {o.seed})")
     elif kind == "temporal":
         lab = temporal_split_labels(u[sub], tsub, ratios)
@@ -563,7 +564,7 @@ def _from_presplit(
     labels = np.where(mask, role_of, DROP).astype(np.int8)
     if layout.valid is None:
         tr = np.flatnonzero(labels == TRAIN)
-        carve = carve_validation(u[tr], o.valid_ratio, o.seed, last=seq, timestamps=None if ts is None else ts[tr])
+        carve = carve_validation(u[tr], o.valid_ratio, numpy_stream(o.seed, "split.valid"), last=seq, timestamps=None if ts is None else ts[tr])
         labels[tr[carve]] = VALID
         pct = f"{o.valid_ratio * 100:g}%"
         if o.valid_ratio > 0:

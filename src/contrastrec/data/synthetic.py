@@ -31,6 +31,7 @@ import numpy as np
 from .dataset import Dataset, IdMap
 from .readers import RawInteractions, write_interactions
 from .splits import leave_one_out, random_split
+from contrastrec.rng import spawn_rng
 
 
 @dataclass
@@ -299,7 +300,7 @@ _STRUCTURE, _LENGTHS, _BLOCKS = 0, 1, 2  # SeedSequence spawn keys of the stream
 
 
 def _stream_rng(seed: int, *key: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=tuple(int(k) for k in key)))
+    return spawn_rng(int(seed), *key)
 
 
 def synthetic_lengths(

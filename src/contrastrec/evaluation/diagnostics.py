@@ -18,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from contrastrec.rng import stream_seed
+
 
 def _as_tensor(x) -> torch.Tensor:
     if isinstance(x, torch.Tensor):
@@ -95,13 +97,13 @@ def embedding_diagnostics(
     with torch.no_grad():
         user_emb = user_emb.detach()
         item_emb = item_emb.detach()
-        pidx = _subsample_rows(tu.shape[0], max_pairs, seed, tu.device)
+        pidx = _subsample_rows(tu.shape[0], max_pairs, stream_seed(seed, "diagnostics.pairs"), tu.device)
         if pidx is not None:
             tu, ti = tu[pidx], ti[pidx]
         tu, ti = tu.to(user_emb.device), ti.to(item_emb.device)
         align = float(alignment(user_emb[tu], item_emb[ti].to(user_emb.device), alpha=alpha))
-        uu = float(uniformity(user_emb, t=t, max_points=max_points, seed=seed))
-        ui = float(uniformity(item_emb, t=t, max_points=max_points, seed=seed + 1))
+        uu = float(uniformity(user_emb, t=t, max_points=max_points, seed=stream_seed(seed, "diagnostics.users")))
+        ui = float(uniformity(item_emb, t=t, max_points=max_points, seed=stream_seed(seed, "diagnostics.items")))
     return {
         "alignment": align,
         "uniformity_user": uu,

@@ -31,6 +31,7 @@ import scipy.sparse as sp
 import torch
 
 from .metrics import METRICS, compute_metrics, resolve_metric_specs
+from contrastrec.rng import numpy_stream
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -309,7 +310,7 @@ class FullRankingEvaluator:
         self.n_candidates = self.n_users  # users with a target
         if sample_users and sample_users < self.n_users:
             # a seeded sample of users; each is still ranked against every item
-            rng = np.random.default_rng([seed, 1 if phase == "valid" else 2])
+            rng = numpy_stream(seed, f"eval.users.{phase}")
             self.users = np.sort(rng.choice(self.users, size=sample_users, replace=False))
         self.sampled = self.n_users < self.n_candidates
         self.rank, self.world = shard

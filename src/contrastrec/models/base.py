@@ -38,6 +38,7 @@ from torch import nn
 
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
+from contrastrec.rng import stream_seed, torch_stream
 
 ScoreFn = Callable[[torch.Tensor], torch.Tensor]
 
@@ -125,17 +126,18 @@ class Recommender(nn.Module):
         """Whether sequential batches must carry sampled negatives (``neg``)."""
         return False
 
-    def epoch_generator(self, salt: int, epoch: int) -> torch.Generator:
-        """A torch generator for the epoch's draws of one kind (``salt``), seeded by the config
-        seed: a resumed run draws exactly what an uninterrupted one would have."""
-        return torch.Generator().manual_seed(self.cfg.seed * salt + epoch)
+    def stream(self, name: str, epoch: int) -> torch.Generator:
+        """A torch generator for the epoch's draws of stream ``name`` (:mod:`contrastrec.rng`),
+        from (config seed, name, epoch): a resumed run draws exactly what an uninterrupted one
+        would have, and two streams never share numbers."""
+        return torch_stream(self.cfg.seed, name, epoch)
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called before each training epoch: reseeds the SSL branch's draws (negatives), then
         subclasses run their E-steps and schedule changes."""
         ssl = getattr(self, "ssl", None)
         if ssl is not None and hasattr(ssl, "reseed"):
-            ssl.reseed(self.cfg.seed * 31 + epoch)
+            ssl.reseed(stream_seed(self.cfg.seed, "ssl.negatives", epoch))
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError

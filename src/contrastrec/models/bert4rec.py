@@ -70,7 +70,7 @@ class BERT4Rec(SequentialModel):
     # the cloze task gives fewer targets per step than next-item prediction: a higher lr for the demo's 20 epochs
     DEMO = {"epochs": 20, "batch_size": 128, "lr": 0.005, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1,
             "bert4rec.mask_p": 0.4}
-    SALT = 7927  # epoch_generator salt of the masking draws
+    STREAM = "bert4rec.mask"  # the masking draws (contrastrec.rng)
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
@@ -111,7 +111,7 @@ class BERT4Rec(SequentialModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._gen = self.epoch_generator(self.SALT, epoch)
+        self._gen = self.stream(self.STREAM, epoch)
 
     # ------------------------------------------------------------------ pieces
     def cloze_sequences(self, batch) -> torch.Tensor:

@@ -57,7 +57,7 @@ class CL4SRec(SequentialModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._gen = self.epoch_generator(9973, epoch)
+        self._gen = self.stream("cl4srec.augment", epoch)
 
     def views(self, seqs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         v1 = self.augment(seqs.cpu(), generator=self._gen).to(seqs.device)

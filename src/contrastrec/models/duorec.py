@@ -49,7 +49,7 @@ RUCAIBox/RecBole-DA carries the same code):
    last training item, as :class:`~contrastrec.training.batches.SequenceBatches` trains), so the
    pool is those sequences, one per user, and a partner is always another user's sequence.
 6. Sampling: the reference draws with ``np.random.choice`` per batch; ours with a torch generator
-   reseeded at each epoch (``seed * 7777 + epoch``), also uniform over the other members.
+   reseeded at each epoch (stream ``"duorec.augment"``), also uniform over the other members.
 
 Kept as the reference (``recbole/properties/model/DuoRec.yaml``, ``duorec.sh``): full-softmax CE
 recommendation loss (``loss_type: 'CE'``), no projection head, 2 layers, 2 heads, hidden 64,
@@ -113,7 +113,7 @@ class DuoRec(SequentialModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._gen = self.epoch_generator(7777, epoch)
+        self._gen = self.stream("duorec.augment", epoch)
 
     def same_target_rows(self, users: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         """For each row, the index of a training instance drawn uniformly among the *other* training

@@ -25,8 +25,8 @@ from contrastrec.models.ssl import SSLBranch
 from contrastrec.samplers import same_label_mask
 from contrastrec.samplers.mixgcf import mix_negatives_rows, pool_layers
 
-MIXGCF_SALT = 6007  # epoch_generator salt of MixGCF's positive-mixing draws
-ANCHOR_SALT = 7121  # epoch_generator salt of the ssl.max_anchors samples
+MIXGCF_STREAM = "mixgcf.mixing"  # MixGCF's positive-mixing draws (contrastrec.rng)
+ANCHOR_STREAM = "ssl.anchors"  # the ssl.max_anchors samples (contrastrec.rng)
 # what neg_sampler=mixgcf relies on: the recommendation branch is the encoder's own layer combination, trained
 # by this class's loss path; a model that redefines any of these is refused (see mixgcf_conflicts)
 MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted", "loss_terms", "main_terms",
@@ -59,8 +59,8 @@ class GraphModel(Recommender):
         self.item_pop = torch.bincount(self.train_items, minlength=self.n_items).float()
         self.ssl = SSLBranch(cfg.ssl, cfg.embedding_dim)
         # MixGCF's α draws: a generator reseeded per epoch (on_epoch_start), so a resumed run repeats them
-        self._mix_gen = self.epoch_generator(MIXGCF_SALT, 0) if cfg.neg_sampler == "mixgcf" else None
-        self._anchor_gen = self.epoch_generator(ANCHOR_SALT, 0)
+        self._mix_gen = self.stream(MIXGCF_STREAM, 0) if cfg.neg_sampler == "mixgcf" else None
+        self._anchor_gen = self.stream(ANCHOR_STREAM, 0)
         if self.uses_graph and cfg.encoder in ("", "lightgcn"):
             from contrastrec.encoders.lightgcn import LightGCNEncoder
 
@@ -136,9 +136,9 @@ class GraphModel(Recommender):
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
         if self._mix_gen is not None:
-            self._mix_gen = self.epoch_generator(MIXGCF_SALT, epoch)
+            self._mix_gen = self.stream(MIXGCF_STREAM, epoch)
         if self.cfg.ssl.max_anchors:
-            self._anchor_gen = self.epoch_generator(ANCHOR_SALT, epoch)
+            self._anchor_gen = self.stream(ANCHOR_STREAM, epoch)
 
     def cap_anchors(self, ids: torch.Tensor) -> torch.Tensor:
         """``ids`` (one anchor set ``[n]``), or a seeded sample of ``ssl.max_anchors`` of them in

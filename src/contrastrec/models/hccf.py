@@ -73,7 +73,7 @@ class HCCF(GraphModel):
              "hccf.leaky": {"type": "categorical", "choices": [1.0, 0.5, 0.1]},
              "weight_decay": {"type": "float", "low": 1e-9, "high": 1e-4, "log": True}}
     DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
-    SALT = 4099  # the epoch generator of the dropout draws
+    STREAM = "hccf.dropout"  # the dropout draws (contrastrec.rng)
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)
@@ -98,7 +98,7 @@ class HCCF(GraphModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._gen = self.epoch_generator(self.SALT, epoch)  # the epoch's dropout masks: resumable
+        self._gen = self.stream(self.STREAM, epoch)  # the epoch's dropout masks: resumable
 
     # ------------------------------------------------------------------ views
     def propagate(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]]:

@@ -64,6 +64,7 @@ from contrastrec.models.cl4srec import CL4SRec
 from contrastrec.data.sequences import padded_tokens, trim_left_padding
 from contrastrec.models.clustering import kmeans
 from contrastrec.samplers import same_label_mask
+from contrastrec.rng import stream_seed
 
 
 @dataclass
@@ -152,7 +153,7 @@ class ICLRec(CL4SRec):
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            cent, assign = kmeans(z, self.params.n_intents, n_iter=self.KMEANS_ITERS, seed=self.cfg.seed + epoch)
+            cent, assign = kmeans(z, self.params.n_intents, n_iter=self.KMEANS_ITERS, seed=stream_seed(self.cfg.seed, "iclrec.kmeans", epoch, bits=31))
         finally:
             torch.set_num_threads(threads)
         self.centroids = F.normalize(cent.to(z.device), dim=1)

@@ -43,6 +43,7 @@ from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
 from contrastrec.models.graph_base import GraphModel
+from contrastrec.rng import stream_seed
 
 
 @dataclass
@@ -70,7 +71,7 @@ class LightGCL(GraphModel):
         super().__init__(cfg, dataset)
         p, tr = self.params, dataset.train
         try:
-            self.svd = SVDView(tr.users, tr.items, self.n_users, self.n_items, q=p.q, seed=cfg.seed)
+            self.svd = SVDView(tr.users, tr.items, self.n_users, self.n_items, q=p.q, seed=stream_seed(cfg.seed, "lightgcl.svd"))
         except ValueError as e:
             raise ConfigError(f"lightgcl.q: {e}") from None
         self.edge_dropout = SparseEdgeDropout(self.encoder.adj) if p.dropout > 0 else None

@@ -35,6 +35,7 @@ from contrastrec.models.clustering import kmeans
 from contrastrec.models.graph_base import GraphModel
 from contrastrec.models.ssl import anchor_sets
 from contrastrec.samplers import same_label_mask
+from contrastrec.rng import stream_seed
 
 
 @dataclass
@@ -114,8 +115,8 @@ class NCL(GraphModel):
         if p.kmeans_normalize:
             u0, i0 = F.normalize(u0, dim=1), F.normalize(i0, dim=1)
         k = p.n_clusters
-        uc, ua = kmeans(u0, k, seed=self.cfg.seed + epoch)
-        ic, ia = kmeans(i0, k, seed=self.cfg.seed + epoch)
+        uc, ua = kmeans(u0, k, seed=stream_seed(self.cfg.seed, "ncl.kmeans.users", epoch, bits=31))
+        ic, ia = kmeans(i0, k, seed=stream_seed(self.cfg.seed, "ncl.kmeans.items", epoch, bits=31))
         self.user_proto = (F.normalize(uc, dim=1), ua)
         self.item_proto = (F.normalize(ic, dim=1), ia)
         if p.cluster_every > 1:

@@ -138,7 +138,7 @@ class S3Rec(SequentialModel):
 
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._gen = self.epoch_generator(7919, epoch)
+        self._gen = self.stream("s3rec.mask", epoch)
 
     # ------------------------------------------------------------------ pieces
     def bidirectional(self):

@@ -23,6 +23,7 @@ from contrastrec.models.base import Recommender, ScoreFn
 from contrastrec.models.ssl import SSLBranch
 from contrastrec.samplers import combine_masks, same_label_mask
 from contrastrec.data.sequences import trim_left_padding
+from contrastrec.rng import stream_seed
 
 
 class SequentialModel(Recommender):
@@ -131,7 +132,7 @@ class SequentialModel(Recommender):
     # ------------------------------------------------------------------ contract
     def on_epoch_start(self, epoch: int) -> None:
         super().on_epoch_start(epoch)
-        self._neg_gen.manual_seed(self.cfg.seed * 131 + epoch)  # sampled softmax: the epoch's shared negatives
+        self._neg_gen.manual_seed(stream_seed(self.cfg.seed, "seq.sampled_negatives", epoch))  # sampled softmax: the epoch's shared negatives
 
     def wants_negatives(self) -> bool:
         return self.loss_name == "bce"  # sampled_softmax draws its shared negatives itself

@@ -31,7 +31,7 @@ from contrastrec.models.base import SSL_SPACE
 from contrastrec.models.graph_base import GraphModel
 from contrastrec.models.ssl import ANCHORS, anchor_sets
 
-VIEW_SALT = 7919  # epoch_generator salt of the views' draws
+VIEW_STREAM = "sgl.views"  # the views' draws (contrastrec.rng)
 
 
 @dataclass
@@ -94,7 +94,7 @@ class SGL(GraphModel):
         self.views, self._view_gen = [], None
         if not self.ssl_active():
             return
-        g = self.epoch_generator(VIEW_SALT, epoch)
+        g = self.stream(VIEW_STREAM, epoch)
         if self.params.resample == "step":
             self._view_gen = g
             return

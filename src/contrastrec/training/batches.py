@@ -18,10 +18,7 @@ import torch
 
 from contrastrec.data.dataset import DataError, Dataset, Split
 from contrastrec.data.sequences import padded_tokens, prefix_tokens
-
-
-def epoch_generator(seed: int, epoch: int) -> np.random.Generator:
-    return np.random.default_rng([seed, epoch])
+from contrastrec.rng import numpy_stream, stream_seed
 
 
 def to_device(a: np.ndarray | torch.Tensor, device: torch.device) -> torch.Tensor:
@@ -132,11 +129,12 @@ def make_negatives(cfg, dataset: Dataset):
     check_negatives_exist(dataset.train, dataset.n_users, dataset.n_items, getattr(dataset, "user_map", None),
                           support, cfg.neg_sampler)
     if cfg.neg_sampler == "popularity":
-        return SamplerNegatives(PopularityNegativeSampler(csr, alpha=cfg.neg_alpha, seed=cfg.seed))
+        return SamplerNegatives(PopularityNegativeSampler(csr, alpha=cfg.neg_alpha, seed=stream_seed(cfg.seed, "negatives.sampler")))
     band = max(1, min(cfg.neg_hard_band, dataset.n_items - cfg.neg_hard_skip_top))
     return SamplerNegatives(HardNegativeMiner(csr, skip_top=cfg.neg_hard_skip_top, band=band,
                                               hard_ratio=cfg.neg_hard_ratio,
-                                              refresh_every=cfg.neg_hard_refresh_every, seed=cfg.seed))
+                                              refresh_every=cfg.neg_hard_refresh_every,
+                                              seed=stream_seed(cfg.seed, "negatives.sampler")))
 
 
 class PairwiseBatches:
@@ -157,7 +155,7 @@ class PairwiseBatches:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
 
     def epoch(self, epoch: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
-        rng = epoch_generator(self.seed, epoch)
+        rng = numpy_stream(self.seed, "batches", epoch)
         perm = rng.permutation(len(self.users))
         per_batch = isinstance(self.negatives, SamplerNegatives)  # model-dependent: draw per step
         neg = None if per_batch else self.negatives.sample(self.users[perm], self.n_negatives, rng)
@@ -259,7 +257,7 @@ class SequenceBatches:
         return (len(self.users) + self.batch_size - 1) // self.batch_size
 
     def epoch(self, epoch: int, device: torch.device) -> Iterator[dict[str, torch.Tensor]]:
-        rng = epoch_generator(self.seed, epoch)
+        rng = numpy_stream(self.seed, "batches", epoch)
         if self.bucket:
             perm = length_bucketed_order(self.lengths, self.batch_size, rng)
         else:

@@ -53,6 +53,7 @@ from contrastrec.training.checkpoint import (
     load_weights,
     save_checkpoint,
 )
+from contrastrec.rng import stream_seed
 
 
 def resolve_device(name: str) -> torch.device:
@@ -72,8 +73,9 @@ def effective_lr(cfg: Config) -> float:
 
 
 def seed_everything(seed: int) -> None:
-    torch.manual_seed(seed)
-    np.random.seed(seed % (2**32))
+    """The global generators before the model is built (its initial weights): stream ``init``."""
+    torch.manual_seed(stream_seed(seed, "init"))
+    np.random.seed(stream_seed(seed, "init.numpy", bits=32))
 
 
 def build_model(cfg: Config, dataset: Dataset) -> torch.nn.Module:
@@ -254,7 +256,7 @@ def train_epoch(model, opt, batches, epoch: int, phase: str, device: torch.devic
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=model.cfg.amp)
     model.set_phase(phase)
     model.train()
-    torch.manual_seed(model.cfg.seed * 1000003 + epoch)  # dropout etc.: repeatable and resumable
+    torch.manual_seed(stream_seed(model.cfg.seed, "torch.global", epoch))  # dropout etc.: repeatable and resumable
     model.on_epoch_start(epoch)
     t0 = time.time()
     sums: dict[str, torch.Tensor] = {}
