@@ -142,3 +142,24 @@ def test_refit_trains_on_train_plus_valid_for_the_selected_epochs(tmp_path, caps
         main(["refit", "--run", str(out), "--output", str(tmp_path / "again"), "--quiet"])
     with pytest.raises(SystemExit, match="only threads"):
         main(["refit", "--run", str(sel), "--output", str(tmp_path / "x"), "--set", "lr=0.5"])
+
+
+def test_train_prints_a_short_summary_and_json_on_request(tmp_path, capsys):
+    data = tmp_path / "seqs.txt"
+    _write_lists(data)
+    common = ["train", "--model", "sasrec", "--dataset", str(data), "--quiet", "--device", "cpu",
+              "--set", "epochs=2 embedding_dim=16 max_len=10 n_layers=1 ks=[5,10] metric=ndcg@10 batch_size=32"]
+    assert main(common + ["--output", str(tmp_path / "a")]) == 0
+    out = capsys.readouterr().out
+    res = json.loads((tmp_path / "a" / "results.json").read_text())
+    tail = out[out.index("sasrec on "):].splitlines()
+    assert len(tail) <= 10  # not the JSON dump
+    assert f"selected epoch {res['best_epoch']} of {res['epochs']}" in tail[0]
+    assert any(line.strip().startswith("test") and f"{res['test']['ndcg@10']:.4f}" in line for line in tail)
+    assert any("by item popularity: head" in line for line in tail)
+    assert any("by user activity: sparse" in line for line in tail)
+    assert str(tmp_path / "a") in tail[-1]
+    assert main(common + ["--output", str(tmp_path / "b"), "--json"]) == 0
+    out = capsys.readouterr().out
+    printed = json.loads(out[out.index("{"):])
+    assert printed == json.loads((tmp_path / "b" / "results.json").read_text())

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from contrastrec import __version__
+from contrastrec.summary import run_summary
 
 
 def _print_table(rows: list[dict], cols: list[str]) -> str:
@@ -87,7 +88,7 @@ def _train(args) -> int:
             res = fit(cfg, ds, args.resume, resume=True, progress=not args.quiet, tracker=tracker,
                       resume_overrides=overrides)
         if main:
-            _print_summary(res, args.resume)
+            _print_summary(res, args.resume, args.json)
         return 0
     if not args.output:
         raise SystemExit("error: --output DIR is required (or --resume DIR)")
@@ -102,17 +103,16 @@ def _train(args) -> int:
     with _tracker(args if main else None, args.output) as tracker:
         res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
     if main:
-        _print_summary(res, args.output)
+        _print_summary(res, args.output, args.json)
     return 0
 
 
-def _print_summary(res: dict, run_dir) -> None:
-    print(json.dumps({"model": res["model"], "best_epoch": res["best_epoch"], "valid": res["valid"],
-                      "test": res["test"]}, indent=2))
-    if res.get("eval_users"):
-        print(f"note: validation and test metrics are means over a seeded sample of {res['eval_users']['sampled']} "
-              "users (eval_users); each user is ranked against every item")
-    print(f"wrote {Path(run_dir) / 'results.json'}")
+def _print_summary(res: dict, run_dir, as_json: bool = False) -> None:
+    """The short summary (summary.py), or with ``--json`` the run's results.json as written."""
+    if as_json:
+        print(json.dumps(res, indent=2))
+    else:
+        print(run_summary(res, run_dir))
 
 
 def cmd_refit(args) -> int:
@@ -425,6 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="replace the run in --output (a folder that is not empty is refused without it)")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device (default from config: auto)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--json", action="store_true", help="print results.json at the end instead of the short summary")
     t.add_argument("--track", choices=["tensorboard", "mlflow"],
                    help="log config, loss terms and validation metrics per epoch: tensorboard (DIR/tb/) or "
                    "mlflow (file store DIR/mlruns unless --track-uri); needs the extra of that name")

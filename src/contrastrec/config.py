@@ -107,6 +107,11 @@ class Config:
     # evaluate a seeded sample of this many users (each still ranked against every item); 0 = all.
     # For large data: the sample is stated in results.json and in the printed summary.
     eval_users: int = 0
+    # group metrics of the final validation and the test evaluation (evaluation/groups.py): items cut
+    # into item_groups groups of equal training interactions (head .. tail), users into user_groups
+    # groups of equal size by training interactions (sparse .. active); 0 = off
+    item_groups: int = 3
+    user_groups: int = 3
     # learning rate for large batches: lr is the rate at batch size lr_base_batch, scaled
     # "linear" (x B/B0, Goyal et al. 2017) or "sqrt" (x sqrt(B/B0), for Adam) to batch_size B
     lr_scale: str = "none"  # none | linear | sqrt
@@ -556,6 +561,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"max_prefixes must be >= 0 (0 = all), got {cfg.max_prefixes}")
     if cfg.eval_users < 0 or cfg.lr_base_batch <= 0:
         raise ConfigError("eval_users must be >= 0 and lr_base_batch positive")
+    for key in ("item_groups", "user_groups"):
+        if not 0 <= getattr(cfg, key) <= 100:
+            raise ConfigError(f"{key} must be in 0..100 (0 = no group metrics), got {getattr(cfg, key)}")
     if not 0 <= cfg.dropout < 1 or not 0 <= cfg.attn_dropout < 1:
         raise ConfigError("dropout and attn_dropout must be in [0, 1)")
     if cfg.ssl.hard_refresh_every < 0:

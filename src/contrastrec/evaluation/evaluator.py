@@ -30,6 +30,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from .groups import Groups
 from .metrics import METRICS, compute_metrics, resolve_metric_specs
 from contrastrec.rng import numpy_stream
 
@@ -49,6 +50,12 @@ class EvaluationResult:
     users: np.ndarray
     per_user: dict[str, np.ndarray] = field(default_factory=dict)
     n_skipped: int = 0
+    #: with ``groups``: item group -> metric -> per-user values (NaN: no target in the group)
+    item_group_values: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+    #: with ``groups``: k -> how often each item is in a top-k list ``[n_items]``
+    exposure: dict[int, np.ndarray] = field(default_factory=dict)
+    #: with ``groups``: k -> per-user mean training popularity of the top-k list
+    arp: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:
@@ -162,6 +169,7 @@ def _run(
     metrics,
     chunk_size: int | None,
     device,
+    groups: Groups | None = None,
 ) -> EvaluationResult:
     specs = resolve_metric_specs(ks, metrics)
     n_users, n_items = prep.targets.shape
@@ -176,6 +184,7 @@ def _run(
     K = min(max(k for _, k in specs), n_items)
     chunk_size = resolve_chunk_size(chunk_size, n_items, device)
     hits_parts: list[np.ndarray] = []
+    acc = _GroupAccumulator(groups, prep, sorted({min(k, K) for _, k in specs}), n_items) if groups else None
 
     with torch.no_grad():
         for start in range(0, u_eval.shape[0], chunk_size):
@@ -210,12 +219,50 @@ def _run(
             pos = np.searchsorted(t_keys, q)
             np.minimum(pos, t_keys.shape[0] - 1, out=pos)
             hits_parts.append(t_keys[pos] == q)
+            if acc is not None:
+                acc.add(u, top_idx.cpu().numpy(), hits_parts[-1])
 
     hits = torch.from_numpy(np.concatenate(hits_parts, axis=0))
     n_t = torch.from_numpy(prep.n_targets[u_eval])
     vals = compute_metrics(hits, n_t, (), keys)
     per_user = {k: vals[k].numpy() for k in keys}
-    return EvaluationResult(u_eval, per_user, n_skipped)
+    res = EvaluationResult(u_eval, per_user, n_skipped)
+    if acc is not None:
+        acc.finish(res, keys)
+    return res
+
+
+class _GroupAccumulator:
+    """Per chunk: the top-K lists' hits by item group, exposure and popularity (groups.py)."""
+
+    def __init__(self, groups: Groups, prep: _Prepared, cuts: list[int], n_items: int):
+        self.g, self.prep, self.cuts = groups, prep, cuts
+        self.hits: list[np.ndarray] = []  # [B, K] item group of each hit, -1 for a miss
+        self.n_t: list[np.ndarray] = []  # [B, G] targets per item group
+        self.exposure = {k: np.zeros(n_items, dtype=np.int64) for k in cuts}
+        self.arp: dict[int, list[np.ndarray]] = {k: [] for k in cuts}
+
+    def add(self, u: np.ndarray, top: np.ndarray, hits: np.ndarray) -> None:
+        G, B = self.g.n_item_groups, u.shape[0]
+        if G:
+            rows = self.prep.targets[u]
+            row_of = np.repeat(np.arange(B, dtype=np.int64), np.diff(rows.indptr))
+            grp = self.g.item_group[rows.indices]
+            self.n_t.append(np.bincount(row_of * G + grp, minlength=B * G).reshape(B, G))
+            self.hits.append(np.where(hits, self.g.item_group[top], -1))
+        for k in self.cuts:
+            self.exposure[k] += np.bincount(top[:, :k].ravel(), minlength=self.exposure[k].size)
+            self.arp[k].append(self.g.item_pop[top[:, :k]].mean(axis=1, dtype=np.float64))
+
+    def finish(self, res: EvaluationResult, keys: list[str]) -> None:
+        hit_group = np.concatenate(self.hits) if self.hits else None
+        n_t = np.concatenate(self.n_t) if self.n_t else None
+        for g in range(self.g.n_item_groups):
+            vals = compute_metrics(torch.from_numpy(hit_group == g), torch.from_numpy(n_t[:, g]), (), keys)
+            none = n_t[:, g] == 0
+            res.item_group_values[g] = {k: np.where(none, np.nan, vals[k].numpy()) for k in keys}
+        res.exposure = self.exposure
+        res.arp = {k: np.concatenate(v) for k, v in self.arp.items()}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -231,14 +278,17 @@ def evaluate_detailed(
     metrics: Iterable[str] | str = METRICS,
     chunk_size: int | None = None,
     device: str | torch.device = "cpu",
+    groups: Groups | None = None,
 ) -> EvaluationResult:
     """Like :func:`evaluate` but returns per-user values (:class:`EvaluationResult`).
 
     ``result.users`` are the evaluated users (requested users with >= 1 target, in the requested
     order), ``result.per_user["ndcg@20"]`` a float64 array aligned with them, ``result.n_skipped``
-    the number of requested users without targets.
+    the number of requested users without targets. With ``groups``
+    (:class:`~contrastrec.evaluation.groups.Groups`) the same pass also fills the per-item-group
+    values, the exposure and the ARP of the top-k lists (``summarize_groups`` reads them).
     """
-    return _run(score_fn, users, _prepare(targets, exclude), ks, metrics, chunk_size, device)
+    return _run(score_fn, users, _prepare(targets, exclude), ks, metrics, chunk_size, device, groups)
 
 
 def evaluate(
@@ -293,6 +343,7 @@ class FullRankingEvaluator:
         sample_users: int = 0,
         seed: int = 0,
         shard: tuple[int, int] = (0, 1),
+        groups: Groups | None = None,
     ):
         if phase not in ("valid", "test"):
             raise ValueError(f"phase must be 'valid' or 'test', got {phase!r}")
@@ -314,6 +365,7 @@ class FullRankingEvaluator:
             self.users = np.sort(rng.choice(self.users, size=sample_users, replace=False))
         self.sampled = self.n_users < self.n_candidates
         self.rank, self.world = shard
+        self.groups = groups  # group and beyond-accuracy metrics in detailed() (groups.py)
         self._shard_users = self.users[self.rank :: self.world] if self.world > 1 else self.users
 
     @property
@@ -333,7 +385,8 @@ class FullRankingEvaluator:
     def detailed(self, score_fn: ScoreFn) -> EvaluationResult:
         """Per-user values of this process's users (all of them in one process; every
         ``world``-th in data-parallel runs)."""
-        return _run(score_fn, self._shard_users, self._prep, self.ks, self.metrics, self.chunk_size, self.device)
+        return _run(score_fn, self._shard_users, self._prep, self.ks, self.metrics, self.chunk_size, self.device,
+                    self.groups)
 
     def __call__(self, score_fn: ScoreFn) -> dict[str, float]:
         res = self.detailed(score_fn)

@@ -34,6 +34,7 @@ from contrastrec.config import Config, model_class, resume_config
 from contrastrec.data.dataset import Dataset
 from contrastrec.data.sequences import padded_histories
 from contrastrec.evaluation import FullRankingEvaluator
+from contrastrec.evaluation.groups import Groups, per_user_columns, summarize_groups
 from contrastrec.evaluation.metrics import parse_metric
 from contrastrec.training.batches import (
     PairwiseBatches,
@@ -46,6 +47,7 @@ from contrastrec.training.optim import TrainingError, build_optimizer
 from contrastrec.training.rundir import RunDir, RunDirError
 from contrastrec.training.checkpoint import (
     RunLock,
+    atomic_write_bytes,
     atomic_write_json,
     atomic_write_text,
     config_of,
@@ -139,9 +141,11 @@ def refit_dataset(dataset: Dataset) -> Dataset:
 
 
 def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEvaluator, max_len: int,
-                   eval_graph: str = "train") -> dict[str, float]:
-    """Full-ranking metrics of ``phase``. ``eval_graph="history"``: graph models score the test set
-    propagating over train + valid (the interactions known before it; see ``Config.eval_graph``)."""
+                   eval_graph: str = "train", detailed: bool = False):
+    """Full-ranking metrics of ``phase`` (``detailed``: the per-user
+    :class:`~contrastrec.evaluation.EvaluationResult` of this process's users instead).
+    ``eval_graph="history"``: graph models score the test set propagating over train + valid (the
+    interactions known before it; see ``Config.eval_graph``)."""
     model.eval()
     graph = nullcontext()
     if eval_graph == "history" and phase == "test" and hasattr(model, "evaluation_graph"):
@@ -153,7 +157,42 @@ def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEv
     with torch.no_grad(), graph:
         fn = model.scorer(histories_for(model, dataset, phase, max_len, users),
                           users=None if users is None else torch.from_numpy(users))
-        return evaluator(fn)
+        return evaluator.detailed(fn) if detailed else evaluator(fn)
+
+
+def make_groups(dataset: Dataset, cfg: Config) -> Groups | None:
+    """The item-popularity and user-activity groups of the final evaluations (``item_groups``,
+    ``user_groups``), from the training split; None when both are 0 or the run is data-parallel
+    (each rank holds only its users' values: group metrics are single-process for now)."""
+    if not (cfg.item_groups or cfg.user_groups) or current().world > 1:
+        return None
+    tr = dataset.train
+    return Groups.from_train(tr.users, tr.items, dataset.n_users, dataset.n_items, cfg.item_groups, cfg.user_groups)
+
+
+def final_evaluation(model, dataset: Dataset, phase: str, evaluator: FullRankingEvaluator, cfg: Config,
+                     groups: Groups | None):
+    """``(means, result)`` of a final evaluation; ``result`` (per-user values, group metrics) is
+    None without ``groups``. The means are those of :func:`evaluate_model`."""
+    if groups is None:
+        return evaluate_model(model, dataset, phase, evaluator, cfg.max_len, cfg.eval_graph if phase == "test" else "train"), None
+    evaluator.groups = groups
+    res = evaluate_model(model, dataset, phase, evaluator, cfg.max_len,
+                         cfg.eval_graph if phase == "test" else "train", detailed=True)
+    return res.means(), res
+
+
+def write_per_user(path: Path, result, groups: Groups, dataset: Dataset) -> None:
+    """``path`` (parquet, atomic): one row per evaluated user (groups.per_user_columns)."""
+    import io
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cols = per_user_columns(result, groups, dataset.user_map.raws(result.users))
+    buf = io.BytesIO()
+    pq.write_table(pa.table(cols), buf)
+    atomic_write_bytes(path, lambda f: f.write(buf.getvalue()))
 
 
 def select_terms(terms: dict[str, torch.Tensor], phase: str) -> dict[str, torch.Tensor]:
@@ -495,11 +534,16 @@ def _fit(
         state.best_epoch = 0
         if d.main:
             save_checkpoint(run.best, _checkpoint(cfg, model, epoch=0))
-    valid_metrics = None if cfg.refit else evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
+    groups = make_groups(dataset, cfg)
+    final: dict[str, Any] = {}  # phase -> per-user result (with groups)
+    valid_metrics = None
+    if not cfg.refit:
+        valid_metrics, final["valid"] = final_evaluation(model, dataset, "valid", valid_eval, cfg, groups)
     test_metrics, eval_seconds = None, 0.0
     if evaluate_test:
         te = time.time()
-        test_metrics = test_once(model, dataset, cfg)
+        test_metrics, final["test"] = final_evaluation(model, dataset, "test", make_evaluator(dataset, "test", cfg),
+                                                       cfg, groups)
         eval_seconds = time.time() - te
         if tracker is not None:
             from contrastrec.tracking import metric_name as _tname
@@ -524,6 +568,17 @@ def _fit(
         "processes": d.world,
         "config": cfg.to_dict(),
     }
+    if groups is not None:
+        results["groups"] = {phase: summarize_groups(r, groups) for phase, r in final.items() if r is not None}
+        results["groups"]["definition"] = (f"{groups.n_item_groups} item groups of equal training interactions "
+                                           f"(head first), {groups.n_user_groups} user groups of equal size by "
+                                           "training interactions (sparsest first); see evaluation/groups.py")
+        if d.main:
+            for phase, r in final.items():
+                if r is not None:
+                    write_per_user(run / RunDir.per_user_name(phase), r, groups, dataset)
+    elif d.world > 1 and (cfg.item_groups or cfg.user_groups):
+        results["groups"] = {"note": "group metrics and per-user results are computed in single-process runs only"}
     if cfg.schema == "integrated":
         results["integrated"] = "views"  # the definition of docs/compose.md (issue 13), not the older one
     if cfg.eval_users:

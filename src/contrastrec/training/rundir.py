@@ -8,6 +8,8 @@
     config.yaml    the config, readable
     dataset.json   the data set's summary, path and notes
     id_maps.json   raw ids <-> indices
+    per_user_valid.parquet, per_user_test.parquet
+                   the final evaluations' values per user (raw id, groups, every metric)
     .lock          held while a process writes the run
 
 Checkpoints and JSON are written atomically (``training/checkpoint.py``).
@@ -34,6 +36,11 @@ class RunDir:
     DATASET = "dataset.json"
     ID_MAPS = "id_maps.json"
     LOCK = ".lock"
+    PER_USER = {"valid": "per_user_valid.parquet", "test": "per_user_test.parquet"}
+
+    @classmethod
+    def per_user_name(cls, phase: str) -> str:
+        return cls.PER_USER[phase]
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
