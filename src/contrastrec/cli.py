@@ -317,6 +317,26 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_compare(args) -> int:
+    from contrastrec.compare import CompareError, compare_runs, format_table, rows_json
+
+    if args.bootstrap < 100 or not 0 < args.level < 1 or not 0 < args.alpha < 1:
+        raise _fail("compare: --bootstrap must be >= 100, --level and --alpha in (0, 1)")
+    try:
+        rows = compare_runs(args.runs, metrics=args.metrics, n_boot=args.bootstrap, level=args.level,
+                            alpha=args.alpha, seed=args.seed)
+    except CompareError as e:
+        raise _fail(str(e)) from None
+    if args.json:
+        print(rows_json(rows))
+    else:
+        print(format_table(rows, args.level))
+        n = sum(r.significant for r in rows)
+        print(f"{n} of {len(rows)} differences significant (Wilcoxon signed-rank, Holm-corrected over all rows, "
+              f"alpha {args.alpha}); base: {args.runs[0]}")
+    return 0
+
+
 def cmd_report(args) -> int:
     from contrastrec.report import write_report
 
@@ -384,6 +404,19 @@ def add_serving_commands(sub) -> None:
     pl.add_argument("--max-points", type=int, default=2000, help="points per run and side (default 2000)")
     pl.add_argument("--dataset", help="override the data path stored in the runs")
     pl.set_defaults(func=cmd_plot)
+
+    cp = sub.add_parser("compare", help="paired per-user tests of runs on the same split (the first is the base)",
+                        description="Paired t-test, Wilcoxon signed-rank and a bootstrap CI of the relative "
+                        "difference on the users both runs scored, overall and per item-popularity and "
+                        "user-activity group; Holm-corrected over all rows. Refuses runs on other splits.")
+    cp.add_argument("runs", nargs="+", metavar="RUN", help="run folders; the first is the base")
+    cp.add_argument("--metrics", nargs="+", help="metrics to compare (default: every recall@k and ndcg@k)")
+    cp.add_argument("--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples (default 1000)")
+    cp.add_argument("--level", type=float, default=0.95, help="confidence level of the interval (default 0.95)")
+    cp.add_argument("--alpha", type=float, default=0.05, help="significance level after Holm (default 0.05)")
+    cp.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    cp.add_argument("--json", action="store_true", help="print the rows as JSON")
+    cp.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("report", help="a Markdown/HTML report comparing runs",
                         description="A table of test metrics and costs, training curves and embedding figures. "

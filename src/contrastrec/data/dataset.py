@@ -4,6 +4,7 @@ Internal indices are contiguous ``int64`` from 0. Raw ids are kept as strings.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -166,7 +167,19 @@ class Dataset:
             "valid": len(self.valid),
             "test": len(self.test),
             "sequential": self.sequential,
+            "split_sha256": self.split_fingerprint(),
         }
+
+    def split_fingerprint(self) -> str:
+        """SHA-256 of the three splits' (user, item) index arrays, in order: two runs with the same
+        value were trained and evaluated on the same split (``contrastrec compare`` checks it)."""
+        h = hashlib.sha256()
+        for part in (self.train, self.valid, self.test):
+            for a in (part.users, part.items):
+                b = np.ascontiguousarray(a, dtype=np.int64)
+                h.update(len(b).to_bytes(8, "little"))
+                h.update(b.tobytes())
+        return h.hexdigest()
 
     def save_id_maps(self, path: str | Path) -> None:
         """Write ``path`` atomically (all or nothing: a killed or failed write never leaves half a

@@ -156,6 +156,7 @@ def per_user_columns(result, groups: Groups, raw_user_ids: list[str]) -> dict[st
     if groups.n_user_groups:
         labels = np.array(groups.user_labels, dtype=object)
         cols["user_group"] = labels[groups.user_group[result.users]].tolist()
+        cols["user_group_index"] = groups.user_group[result.users].astype(np.int64)  # 0 = sparsest
     cols.update({k: np.asarray(v, dtype=np.float64) for k, v in result.per_user.items()})
     for g, label in enumerate(groups.item_labels):
         for k, v in result.item_group_values.get(g, {}).items():
