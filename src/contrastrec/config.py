@@ -90,6 +90,9 @@ class Config:
     weight_decay: float = 0.0
     embedding_dim: int = 64
     seed: int = 2024
+    # the seed of the data split (random splits, carved validation); None = `seed`. `train --seeds N` fixes
+    # it to the first seed, so that every seed trains and tests on the same split
+    split_seed: int | None = None
     patience: int = 20
     eval_every: int = 1
     device: str = "auto"  # cpu | cuda | auto

@@ -9,7 +9,7 @@ from contrastrec.data.dataset import DataError, Dataset
 
 def dataset_for(cfg, path: str | Path | None = None, id_maps: str | Path | None = None) -> Dataset:
     """Read and split the data named by ``cfg`` (``dataset``, or ``path`` when given) exactly as
-    the run that ``cfg`` describes: ``format``, ``split``, ``seed``, ``k_core``, ``unseen_users``
+    the run that ``cfg`` describes: ``format``, ``split``, ``split_seed`` (else ``seed``), ``k_core``, ``unseen_users``
     and ``sequential`` all come from the config.
 
     ``id_maps``: a run's ``id_maps.json``; when it exists, the data must map the same raw user and
@@ -20,7 +20,8 @@ def dataset_for(cfg, path: str | Path | None = None, id_maps: str | Path | None 
     path = path or cfg.dataset
     if not path:
         raise DataError("no dataset given (use --dataset PATH or `dataset:` in the config)")
-    ds = load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed, k_core=cfg.k_core,
+    ds = load_dataset(path, format=cfg.format or None, split=cfg.split,
+                      seed=cfg.seed if cfg.split_seed is None else cfg.split_seed, k_core=cfg.k_core,
                       unseen_users=cfg.unseen_users, sequential=cfg.sequential)
     if id_maps is not None and Path(id_maps).exists():
         users, items = Dataset.load_id_maps(id_maps)
