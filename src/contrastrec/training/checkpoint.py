@@ -200,11 +200,8 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _alive(pid):
+                pid = lock_holder(self.path.parent)
+                if pid is not None:
                     raise RuntimeError(
                         f"{self.path.parent}: another process (pid {pid}) is writing this run; "
                         f"use another --output or wait for it"
@@ -227,6 +224,16 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def lock_holder(directory: str | Path) -> int | None:
+    """The pid of the live process that holds ``directory``'s run lock (this one included), or None
+    (no lock, or a stale one left by a dead process)."""
+    try:
+        pid = int((Path(directory) / ".lock").read_text().strip() or "0")
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 and _alive(pid) else None
 
 
 def _alive(pid: int) -> bool:
