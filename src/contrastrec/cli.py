@@ -355,7 +355,7 @@ def cmd_report(args) -> int:
     from contrastrec.report import write_report
 
     out = write_report(args.runs, args.output, args.dataset, warn=lambda m: print(m, file=sys.stderr),
-                       metrics=args.metrics)
+                       metrics=args.metrics, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -427,6 +427,8 @@ def add_serving_commands(sub) -> None:
     rp.add_argument("--metrics", nargs="+", metavar="METRIC",
                     help="test metrics to show, e.g. recall@20 ndcg@20 (default: recall and ndcg at every k)")
     rp.add_argument("--dataset", help="override the data path stored in the runs")
+    rp.add_argument("--overwrite", action="store_true",
+                    help="replace an existing report and its figures (a run's own files are never replaced)")
     rp.set_defaults(func=cmd_report)
 
 

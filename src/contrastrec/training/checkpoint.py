@@ -159,16 +159,17 @@ def _corrupt_cause(path: Path, e: BaseException) -> str:
     return f"{type(e).__name__}: {_torch_cause(e)}"
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
     """The checkpoint dict at ``path``; ``FileNotFoundError`` if absent, :class:`CheckpointError`
-    for anything else that is not a readable, safe checkpoint with its config."""
+    for anything else that is not a readable, safe checkpoint with its config. ``mmap``: tensors are
+    mapped, not read (to read the config of a large checkpoint)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     if path.is_dir():
         raise CheckpointError(f"{path}: a folder, not a checkpoint file")
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
+        ck = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except OSError as e:
         if e.errno in _READ_ERRORS:
             raise CheckpointError(f"{path}: cannot read checkpoint ({_reason(e)})") from None
