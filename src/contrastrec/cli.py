@@ -288,7 +288,7 @@ def _fail(message: str) -> SystemExit:
 def cmd_export(args) -> int:
     from contrastrec.export import export_run
 
-    meta = export_run(args.run, args.output, args.format, args.dataset)
+    meta = export_run(args.run, args.output, args.format, args.dataset, args.overwrite)
     print(f"exported {meta['model']} ({meta['dataset']['n_users']} users, {meta['dataset']['n_items']} items, "
           f"dimension {meta['dimension']}) to {args.output}: {', '.join(meta['files'])}, metadata.json")
     return 0
@@ -371,6 +371,8 @@ def add_serving_commands(sub) -> None:
     ex.add_argument("--output", required=True, help="output folder")
     ex.add_argument("--format", choices=["parquet", "npy"], default="parquet", help="default: parquet")
     ex.add_argument("--dataset", help="override the data path stored in the run")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="replace the export in --output (only a folder that holds an export and nothing else)")
     ex.set_defaults(func=cmd_export)
 
     r = sub.add_parser("recommend", help="top-k items for a user or a history of items",

@@ -16,10 +16,12 @@ import errno
 import json
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -130,6 +132,36 @@ def atomic_write_bytes(path: str | Path, write_fn) -> None:
             os.fsync(dir_fd)
         finally:
             os.close(dir_fd)
+
+
+@contextlib.contextmanager
+def atomic_folder(target: str | Path) -> Iterator[Path]:
+    """A new temp folder beside ``target`` to write into; on success it becomes ``target`` (an
+    existing ``target`` is renamed aside, then removed), on any failure it is removed and
+    ``target`` is kept as it was. ``OSError``s while making or renaming it become :class:`WriteError`."""
+    target = Path(target)
+    try:
+        if not target.parent.exists():  # (a file in the way fails below, as "not a directory")
+            target.parent.mkdir(parents=True)
+        tmp = target.parent / f".{target.name}.pid{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp.mkdir()  # the usual permissions (mkdtemp's are 0700)
+    except OSError as e:
+        raise WriteError(e.errno, f"{target}: cannot create the folder ({_reason(e)})") from e
+    try:
+        yield tmp
+        old = tmp.with_name(tmp.name[:-len(".tmp")] + ".old.tmp") if target.exists() else None
+        try:
+            if old is not None:
+                os.rename(target, old)
+            os.rename(tmp, target)
+        except OSError as e:
+            if old is not None and old.exists() and not target.exists():
+                os.rename(old, target)
+            raise WriteError(e.errno, f"{target}: cannot replace the folder ({_reason(e)})") from e
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:
