@@ -404,7 +404,8 @@ def add_serving_commands(sub) -> None:
     tu = sub.add_parser("tune", help="hyper-parameter search with Optuna (needs contrastrec[tune])",
                         description="TPE (seeded with the config seed) + median pruning on the per-epoch validation "
                         "metric; trials never see the test set; the best trial is tested once. Writes "
-                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory).")
+                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory); "
+                        "DIR must be new or empty.")
     tu.add_argument("--model", required=True, help="model name")
     tu.add_argument("--dataset", required=True, help="data file or folder")
     tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")

@@ -153,11 +153,9 @@ def _write_table(path: Path, ids: list[str], emb: np.ndarray, fmt: str) -> list[
 def check_export_folder(output: Path, overwrite: bool) -> None:
     """Refuse (RunDirError) an export into a used folder, unless ``overwrite`` and the folder is an
     export (its ``metadata.json`` and export files, nothing else), which is then replaced whole."""
-    from contrastrec.training.rundir import RunDirError, check_replaceable
+    from contrastrec.training.rundir import RunDirError, check_replaceable, used_folder
 
-    if output.exists() and not output.is_dir():
-        raise RunDirError(f"{output}: exists and is not a folder")
-    if not output.is_dir() or not any(output.iterdir()):
+    if not used_folder(output):
         return
     if not overwrite:
         raise RunDirError(f"{output}: the folder is not empty; choose another --output, or pass --overwrite to "
@@ -171,13 +169,13 @@ def export_run(run_dir: str | Path, output: str | Path, format: str = "parquet",
     ``output`` is refused unless ``overwrite`` and it is an export; the export is written into a
     temporary folder beside it, which replaces ``output`` once complete (a failed export leaves it as it was)."""
     from contrastrec.serving.run import load_run
-    from contrastrec.training.checkpoint import atomic_folder
+    from contrastrec.training.checkpoint import atomic_path
 
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
     check_export_folder(Path(output), overwrite)
     run = load_run(run_dir, dataset)
-    with atomic_folder(output) as tmp:
+    with atomic_path(output, folder=True) as tmp:
         meta = _write_export(run, tmp, format, dataset)
     return meta
 

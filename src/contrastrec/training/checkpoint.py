@@ -135,33 +135,43 @@ def atomic_write_bytes(path: str | Path, write_fn) -> None:
 
 
 @contextlib.contextmanager
-def atomic_folder(target: str | Path) -> Iterator[Path]:
-    """A new temp folder beside ``target`` to write into; on success it becomes ``target`` (an
-    existing ``target`` is renamed aside, then removed), on any failure it is removed and
-    ``target`` is kept as it was. ``OSError``s while making or renaming it become :class:`WriteError`."""
+def atomic_path(target: str | Path, folder: bool = False) -> Iterator[Path]:
+    """A temp path beside ``target`` to write (with ``folder``: an empty folder made there); on
+    success it becomes ``target`` in one rename (an existing folder ``target`` is renamed aside,
+    then removed), on any failure it is removed and ``target`` is kept as it was. ``OSError``s while
+    making or renaming it become :class:`WriteError`. For writers that need a path; a file written
+    through a file object: :func:`atomic_write_bytes`."""
     target = Path(target)
+    tmp = target.parent / f".{target.name}.pid{os.getpid()}.{secrets.token_hex(4)}.tmp"
     try:
         if not target.parent.exists():  # (a file in the way fails below, as "not a directory")
             target.parent.mkdir(parents=True)
-        tmp = target.parent / f".{target.name}.pid{os.getpid()}.{secrets.token_hex(4)}.tmp"
-        tmp.mkdir()  # the usual permissions (mkdtemp's are 0700)
+        tmp.mkdir() if folder else tmp.touch()  # the usual permissions (mkdtemp's are 0700)
     except OSError as e:
-        raise WriteError(e.errno, f"{target}: cannot create the folder ({_reason(e)})") from e
+        raise WriteError(e.errno, f"{target}: cannot write there ({_reason(e)})") from e
     try:
         yield tmp
-        old = tmp.with_name(tmp.name[:-len(".tmp")] + ".old.tmp") if target.exists() else None
-        try:
-            if old is not None:
-                os.rename(target, old)
-            os.rename(tmp, target)
-        except OSError as e:
-            if old is not None and old.exists() and not target.exists():
-                os.rename(old, target)
-            raise WriteError(e.errno, f"{target}: cannot replace the folder ({_reason(e)})") from e
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
+        _replace(tmp, target)
     finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; a folder ``target`` is renamed aside first and removed after."""
+    old = tmp.with_name(tmp.name[:-len(".tmp")] + ".old.tmp") if target.is_dir() else None
+    try:
+        if old is not None:
+            os.rename(target, old)
+        os.replace(tmp, target)
+    except OSError as e:
+        if old is not None and old.exists() and not target.exists():
+            os.rename(old, target)
+        raise WriteError(e.errno, f"{target}: cannot replace it ({_reason(e)})") from e
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

@@ -62,6 +62,14 @@ class RunDirError(RuntimeError):
     """The folder cannot be used as asked (a finished run would be clobbered, nothing to resume)."""
 
 
+def used_folder(path: str | Path) -> bool:
+    """Whether the folder ``path`` holds anything (a bare run lock aside); a file there is a RunDirError."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise RunDirError(f"{path}: exists and is not a folder")
+    return path.is_dir() and any(p.name != RunDir.LOCK for p in path.iterdir())
+
+
 def check_output_file(path: str | Path, overwrite: bool) -> Path:
     """``path`` as a command's output file: never a file of a run (its results, checkpoints, log),
     never a folder, and an existing file only with ``overwrite``; else a one-line RunDirError."""
@@ -148,13 +156,12 @@ class RunDir:
         run would be clobbered: its results and checkpoints would outlive the new config) unless
         ``overwrite``, which empties it first, and only when it is a run (its own files and nothing
         else, never the folder of ``dataset``) whose lock no other live process holds."""
-        if self.path.exists() and not self.path.is_dir():
-            raise RunDirError(f"{self.path}: exists and is not a folder")
+        used = used_folder(self.path)
         pid = self.lock_holder() if self.path.is_dir() else None
         if pid is not None:
             raise RunDirError(f"{self.path}: a run is training there now (pid {pid} holds {self.LOCK}); "
                               "choose another --output, or wait for it")
-        if self.path.is_dir() and any(p.name != self.LOCK for p in self.path.iterdir()):
+        if used:
             if not overwrite:
                 raise RunDirError(f"{self.path}: the folder is not empty (a run is there); continue it with "
                                   f"--resume {self.path}, or pass --overwrite to replace it")
