@@ -667,3 +667,11 @@ def test_an_interrupt_names_the_run_folder_to_resume(trained, tmp_path, capsys, 
     rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", trained[0], "--output", out)
     assert rc == 130
     assert f"contrastrec train --resume {out}`" in err and "DIR" not in err
+
+
+def test_refit_never_replaces_the_run_it_refits(run, capsys):
+    before = _tree(run)
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", run, "--quiet", "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, "--output", str(run))
+    assert _tree(run) == before

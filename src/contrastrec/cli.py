@@ -144,9 +144,12 @@ def cmd_refit(args) -> int:
     from contrastrec.training.loop import fit
 
     from contrastrec.config import ConfigError
-    from contrastrec.training.rundir import RunDir, RunDirError
+    from contrastrec.training.rundir import RunDir, RunDirError, holds
 
     run = Path(args.run)
+    if holds(Path(args.output), run):
+        raise RunDirError(f"--output {args.output}: holds the selected run {run}, which the refit reads; "
+                          "choose another --output")
     res_path = run / "results.json"
     if not res_path.exists():
         raise SystemExit(f"error: {res_path} not found: refit needs a finished, validation-selected run")
