@@ -675,3 +675,13 @@ def test_refit_never_replaces_the_run_it_refits(run, capsys):
     assert rc == 2
     assert_one_line_error(err, "--output", str(run))
     assert _tree(run) == before
+
+
+def test_overwrite_with_data_that_cannot_be_read_keeps_the_old_run(run, tmp_path, capsys):
+    bad = tmp_path / "empty.txt"
+    bad.write_text("")
+    before = _tree(run)
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", bad, "--output", run, "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, "empty")
+    assert _tree(run) == before

@@ -64,6 +64,7 @@ def _train(args) -> int:
     from contrastrec.data import dataset_for
     from contrastrec.training.distributed import init_from_env
     from contrastrec.training.loop import fit
+    from contrastrec.training.rundir import RunDir
 
     overrides = parse_set_args(args.set or [])
     if args.device:
@@ -95,11 +96,12 @@ def _train(args) -> int:
     cfg = build_config(args.model, args.config, overrides)
     main = init_from_env(cfg.device).main
     if main:  # before the data is read: a bad folder fails fast
-        _prepare_output(args.output, args.overwrite, cfg.dataset)
+        _check_output(args.output, args.overwrite, cfg.dataset)
     ds = dataset_for(cfg)
-    if main:
+    if main:  # the data is read: the run it replaces may go (before the tracker writes into the folder)
         print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
               f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
+        RunDir(args.output).prepare_new(args.overwrite, cfg.dataset or None)
     with _tracker(args if main else None, args.output) as tracker:
         res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
     if main:
@@ -175,9 +177,9 @@ def cmd_refit(args) -> int:
     cfg = config_from_dict(src_cfg.to_dict())
     apply_overrides(cfg, {**overrides, "refit": True, "epochs": epochs, "max_train_seconds": 0}, source="refit")
     validate(cfg)
-    _prepare_output(args.output, args.overwrite, args.dataset or cfg.dataset)
+    _check_output(args.output, args.overwrite, args.dataset or cfg.dataset)
     ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")  # the selected run's data, row for row
-    res = fit(cfg, ds, args.output, progress=not args.quiet, prepare=False)
+    res = fit(cfg, ds, args.output, progress=not args.quiet, overwrite=args.overwrite)
     res["refit_of"] = {"run": str(run), "best_epoch": best_epoch, "valid": selected.get("valid")}
     atomic_write_json(Path(args.output) / "results.json", res)
     print(json.dumps({"model": res["model"], "epochs": epochs, "test": res["test"]}, indent=2))
@@ -196,9 +198,10 @@ def _selected_epoch(value, n_epochs: int, source: Path) -> int:
     return int(value)
 
 
-def _prepare_output(output: str, overwrite: bool, dataset: str | None = None) -> None:
-    """A new run's folder: created, writable, and empty (or, with --overwrite, a run no process
-    holds, and not the folder of ``dataset``, emptied)."""
+def _check_output(output: str, overwrite: bool, dataset: str | None = None) -> None:
+    """Before the data is read: a new run's folder is created and writable, and empty or (with
+    --overwrite) a run that no process holds and not the folder of ``dataset``. It is emptied
+    (``RunDir.prepare_new``) once the data is read, so a bad data set leaves the old run as it was."""
     import os
     import tempfile
 
@@ -207,7 +210,8 @@ def _prepare_output(output: str, overwrite: bool, dataset: str | None = None) ->
 
     run = RunDir(output)
     try:
-        run.prepare_new(overwrite, dataset or None)
+        run.check_new(overwrite, dataset or None)
+        run.path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=run.path).close()
     except OSError as e:
         raise WriteError(e.errno, f"{output}: cannot write the run folder ({os.strerror(e.errno).lower() if e.errno else e})") from None

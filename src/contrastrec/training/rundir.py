@@ -151,24 +151,30 @@ class RunDir:
         return all((self.path / m).is_file() for m in self.MARKERS)
 
     # ------------------------------------------------------------------ writing
-    def prepare_new(self, overwrite: bool = False, dataset: str | Path | None = None) -> None:
-        """Make the folder ready for a new run. A folder that holds anything is refused (a finished
-        run would be clobbered: its results and checkpoints would outlive the new config) unless
-        ``overwrite``, which empties it first, and only when it is a run (its own files and nothing
+    def check_new(self, overwrite: bool = False, dataset: str | Path | None = None) -> bool:
+        """Whether a new run may start here; True when it would replace a run. A folder that holds
+        anything is refused (a finished run would be clobbered: its results and checkpoints would
+        outlive the new config) unless ``overwrite``, and then only a run (its own files and nothing
         else, never the folder of ``dataset``) whose lock no other live process holds."""
         used = used_folder(self.path)
         pid = self.lock_holder() if self.path.is_dir() else None
         if pid is not None:
             raise RunDirError(f"{self.path}: a run is training there now (pid {pid} holds {self.LOCK}); "
                               "choose another --output, or wait for it")
-        if used:
-            if not overwrite:
-                raise RunDirError(f"{self.path}: the folder is not empty (a run is there); continue it with "
-                                  f"--resume {self.path}, or pass --overwrite to replace it")
-            if dataset is not None and holds(self.path, dataset):
-                raise RunDirError(f"{self.path}: holds the data set ({dataset}); --overwrite never replaces it, "
-                                  "so choose another --output")
-            check_replaceable(self.path, self.FILES, self.MARKERS, "contrastrec run")
+        if not used:
+            return False
+        if not overwrite:
+            raise RunDirError(f"{self.path}: the folder is not empty (a run is there); continue it with "
+                              f"--resume {self.path}, or pass --overwrite to replace it")
+        if dataset is not None and holds(self.path, dataset):
+            raise RunDirError(f"{self.path}: holds the data set ({dataset}); --overwrite never replaces it, "
+                              "so choose another --output")
+        check_replaceable(self.path, self.FILES, self.MARKERS, "contrastrec run")
+        return True
+
+    def prepare_new(self, overwrite: bool = False, dataset: str | Path | None = None) -> None:
+        """Make the folder ready for a new run (see :meth:`check_new`): a run it replaces is emptied."""
+        if self.check_new(overwrite, dataset):
             for p in self.path.iterdir():
                 if p.name == self.LOCK:
                     continue
