@@ -556,7 +556,7 @@ def fit(cfg: Config, dataset: Dataset, output: str | Path, resume: bool = False,
 
     A new run needs an empty (or absent) folder; ``overwrite=True`` empties a used one first, only
     when it is a run that no other process holds (:meth:`~contrastrec.training.rundir.RunDir.prepare_new`)
-    (``prepare=False``: the caller did that already, e.g. the CLI before loading the data).
+    (``prepare=False``: the caller did that already, e.g. the CLI once the data is read, before its tracker).
     Holds an exclusive lock on ``output`` for the whole run (two processes never write one run).
     See :func:`_fit` for the loop itself and the keyword options.
     """

@@ -13,7 +13,7 @@
 
 Checkpoints and JSON are written atomically (``training/checkpoint.py``). A folder is a run when
 it holds the files every run writes first (:data:`RunDir.MARKERS`) and nothing but a run's files
-(:meth:`RunDir.foreign`); only such a folder, whose lock no other live process holds, is replaced
+(:func:`foreign_entries`); only such a folder, whose lock no other live process holds, is replaced
 by ``--overwrite`` (:meth:`RunDir.prepare_new`).
 """
 from __future__ import annotations
