@@ -602,12 +602,13 @@ def test_overwrite_replaces_a_finished_run_whose_lock_is_stale(trained, run, cap
     assert not (run / ".lock").exists()
 
 
-@pytest.mark.parametrize("option", ["--model", "--output", "--config"])
+@pytest.mark.parametrize("option", ["--model", "--output", "--config", "--overwrite"])
 def test_resume_refuses_an_option_it_would_ignore(run, tmp_path, capsys, option):
-    value = {"--model": "sasrec", "--output": tmp_path / "other", "--config": tmp_path / "c.yaml"}[option]
+    value = {"--model": ["sasrec"], "--output": [tmp_path / "other"], "--config": [tmp_path / "c.yaml"],
+             "--overwrite": []}[option]
     (tmp_path / "c.yaml").write_text("model: mf\nepochs: 5\n")
     before = _tree(run)
-    rc, _, err = cli(capsys, "train", "--resume", run, option, value, "--quiet")
+    rc, _, err = cli(capsys, "train", "--resume", run, option, *value, "--quiet")
     assert rc == 2
     assert_one_line_error(err, option)
     assert _tree(run) == before and not (tmp_path / "other").exists()
