@@ -686,3 +686,11 @@ def test_overwrite_with_data_that_cannot_be_read_keeps_the_old_run(run, tmp_path
     assert rc == 2
     assert_one_line_error(err, "empty")
     assert _tree(run) == before
+
+
+def test_refit_refuses_a_best_epoch_in_pre_training(run, tmp_path, capsys):
+    res = json.loads((run / "results.json").read_text())
+    _edit_results(run, best_epoch=0, config={**res["config"], "schema": "pretrain_finetune", "pretrain_epochs": 1})
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", tmp_path / "refit", "--quiet")
+    assert rc == 2
+    assert_one_line_error(err, "results.json", "best_epoch", "pre-training")

@@ -165,10 +165,8 @@ def cmd_refit(args) -> int:
     if src_cfg.refit:
         raise SystemExit(f"error: {run} is itself a refit")
     pre = src_cfg.pretrain_epochs if src_cfg.schema == "pretrain_finetune" else 0
-    best_epoch = _selected_epoch(selected["best_epoch"], pre + src_cfg.epochs, res_path)
+    best_epoch = _selected_epoch(selected["best_epoch"], pre, pre + src_cfg.epochs, res_path)
     epochs = best_epoch + 1 - pre
-    if epochs < 1:
-        raise SystemExit(f"error: {run} selected epoch {best_epoch}, before fine-tuning started")
     overrides = parse_set_args(args.set or [])
     bad = sorted(k for k in overrides if k not in ("threads", "device", "eval_batch_size"))
     if bad:
@@ -186,15 +184,19 @@ def cmd_refit(args) -> int:
     return 0
 
 
-def _selected_epoch(value, n_epochs: int, source: Path) -> int:
-    """``best_epoch`` of a results file: a whole number from 0 to ``n_epochs - 1`` (the epochs the
-    run was set to train), else a one-line RunDirError naming the file."""
+def _selected_epoch(value, first: int, n_epochs: int, source: Path) -> int:
+    """``best_epoch`` of a results file: a whole number from ``first`` (after ``first`` epochs of
+    pre-training) to ``n_epochs - 1`` (the epochs the run was set to train), else a one-line
+    RunDirError naming the file."""
     from contrastrec.training.rundir import RunDirError
 
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
     if isinstance(value, bool) or not whole or not 0 <= value < n_epochs:
-        raise RunDirError(f"{source}: best_epoch: expected a whole number from 0 to {n_epochs - 1} "
+        raise RunDirError(f"{source}: best_epoch: expected a whole number from {first} to {n_epochs - 1} "
                           f"(the run's epochs), got {value!r}")
+    if value < first:
+        raise RunDirError(f"{source}: best_epoch: {int(value)} is a pre-training epoch (fine-tuning starts at "
+                          f"epoch {first}), so there is no fine-tuned model to refit")
     return int(value)
 
 
