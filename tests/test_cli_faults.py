@@ -651,6 +651,9 @@ def test_refit_of_a_popularity_run(trained, tmp_path, capsys):
     assert rc == 0, err
     res = json.loads((out / "results.json").read_text())
     assert res["refit_of"]["best_epoch"] == 0 and "ndcg@5" in res["test"]
+    for done in (sel, out):  # a finished run resumes to nowhere and is tested again, as for trained models
+        rc, _, err = cli(capsys, "train", "--resume", done, "--quiet")
+        assert rc == 0, err
 
 
 def test_an_interrupt_names_the_run_folder_to_resume(trained, tmp_path, capsys, monkeypatch):

@@ -474,6 +474,8 @@ def _fit(
                                                   state=state.__dict__))
         if out_of_time:
             break
+    if batches is None and d.main and not run.last.exists():  # an untrained baseline: resuming re-tests it
+        save_checkpoint(run.last, _checkpoint(cfg, model, optimizer={}, state=state.__dict__))
     d.barrier()  # rank 0's checkpoints are on disk before any rank reads them
 
     # ---------------------------------------------------------------- the single test evaluation
