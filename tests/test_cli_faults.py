@@ -533,3 +533,167 @@ def test_the_module_entry_point_prints_no_traceback_for_a_corrupt_checkpoint(run
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2
     assert_one_line_error(p.stderr, best, "truncated or corrupt checkpoint")
+
+
+# --------------------------------------------------------------------------- what a command may replace (issue 23)
+def _tree(folder):
+    """``{relative path: bytes}`` of every file under ``folder`` (what a refused command must leave)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def live_pid():
+    """The pid of a live process other than this one (it holds a run's lock in these tests)."""
+    import subprocess
+
+    p = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    yield p.pid
+    p.kill()
+    p.wait()
+
+
+def test_overwrite_refuses_the_folder_of_a_run_that_is_training_now(trained, run, capsys, live_pid):
+    (run / ".lock").write_text(str(live_pid))  # what RunLock writes for the live run
+    before = _tree(run)
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", trained[0], "--output", run, "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, str(run), f"pid {live_pid}")
+    assert _tree(run) == before
+
+
+@pytest.mark.parametrize("layout", ["not a run", "a run with the user's file"])
+def test_overwrite_refuses_a_folder_that_is_not_only_a_run(trained, run, tmp_path, capsys, layout):
+    if layout == "not a run":
+        folder = tmp_path / "mine"
+        (folder / "notes").mkdir(parents=True)
+        (folder / "notes" / "a.txt").write_text("keep me")
+        (folder / "config.yaml").write_text("model: mf\n")  # a name a run also writes
+    else:
+        folder = run
+        (folder / "thesis.tex").write_text("keep me")
+    before = _tree(folder)
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", trained[0], "--output", folder, "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, str(folder), "not a contrastrec run")
+    assert _tree(folder) == before
+
+
+def test_overwrite_never_empties_the_folder_that_holds_the_data_set(tmp_path, capsys):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    data = write_lists(folder / "data.txt")
+    before = _tree(folder)
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", data, "--output", folder, "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, str(folder), "data set")
+    assert _tree(folder) == before
+
+
+def test_overwrite_replaces_a_finished_run_whose_lock_is_stale(trained, run, capsys):
+    import subprocess
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (run / ".lock").write_text(str(dead.pid))  # a run killed while it held its lock
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", trained[0], "--output", run, "--overwrite",
+                     "--set", "seed=4")
+    assert rc == 0, err
+    assert json.loads((run / "results.json").read_text())["config"]["seed"] == 4
+    assert not (run / ".lock").exists()
+
+
+@pytest.mark.parametrize("option", ["--model", "--output", "--config", "--overwrite"])
+def test_resume_refuses_an_option_it_would_ignore(run, tmp_path, capsys, option):
+    value = {"--model": ["sasrec"], "--output": [tmp_path / "other"], "--config": [tmp_path / "c.yaml"],
+             "--overwrite": []}[option]
+    (tmp_path / "c.yaml").write_text("model: mf\nepochs: 5\n")
+    before = _tree(run)
+    rc, _, err = cli(capsys, "train", "--resume", run, option, *value, "--quiet")
+    assert rc == 2
+    assert_one_line_error(err, option)
+    assert _tree(run) == before and not (tmp_path / "other").exists()
+
+
+def test_resume_accepts_the_run_own_model_and_folder(run, capsys):
+    rc, _, err = cli(capsys, "train", "--resume", run, "--model", "mf", "--output", run, "--quiet")
+    assert rc == 0, err
+
+
+def _edit_results(run, **edit):
+    res = json.loads((run / "results.json").read_text())
+    res.update(edit)
+    (run / "results.json").write_text(json.dumps(res))
+
+
+@pytest.mark.parametrize("value", ["abc", None, 1e12, 2.5, -1, EPOCHS, True])
+def test_refit_refuses_a_best_epoch_that_is_not_one_of_the_run_epochs(run, tmp_path, capsys, value):
+    _edit_results(run, best_epoch=value)
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", tmp_path / "refit", "--quiet")
+    assert rc == 2
+    assert_one_line_error(err, "results.json", "best_epoch")
+    assert not (tmp_path / "refit").exists()
+
+
+def test_refit_takes_the_overwrite_it_suggests(run, tmp_path, capsys):
+    out = tmp_path / "refit"
+    assert cli(capsys, "refit", "--run", run, "--output", out, "--quiet")[0] == 0
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", out, "--quiet")
+    assert rc == 2 and "--overwrite" in assert_one_line_error(err, str(out))
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", out, "--quiet", "--overwrite")
+    assert rc == 0, err
+
+
+def test_refit_of_a_popularity_run(trained, tmp_path, capsys):
+    sel, out = tmp_path / "pop", tmp_path / "pop-refit"
+    assert cli(capsys, "train", "--model", "pop", "--quiet", "--device", "cpu", "--set", "ks=[5] metric=ndcg@5",
+               "--dataset", trained[0], "--output", sel)[0] == 0
+    rc, printed, err = cli(capsys, "refit", "--run", sel, "--output", out, "--quiet")
+    assert rc == 0, err
+    res = json.loads((out / "results.json").read_text())
+    assert res["refit_of"]["best_epoch"] == 0 and "ndcg@5" in res["test"]
+    for done in (sel, out):  # a finished run resumes to nowhere and is tested again, as for trained models
+        rc, _, err = cli(capsys, "train", "--resume", done, "--quiet")
+        assert rc == 0, err
+
+
+def test_an_interrupt_names_the_run_folder_to_resume(trained, tmp_path, capsys, monkeypatch):
+    from contrastrec.training import loop
+
+    real = loop.train_epoch
+
+    def interrupted(model, opt, batches, epoch, *a, **k):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real(model, opt, batches, epoch, *a, **k)
+
+    monkeypatch.setattr(loop, "train_epoch", interrupted)
+    out = tmp_path / "run"
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", trained[0], "--output", out)
+    assert rc == 130
+    assert f"contrastrec train --resume {out}`" in err and "DIR" not in err
+
+
+def test_refit_never_replaces_the_run_it_refits(run, capsys):
+    before = _tree(run)
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", run, "--quiet", "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, "--output", str(run))
+    assert _tree(run) == before
+
+
+def test_overwrite_with_data_that_cannot_be_read_keeps_the_old_run(run, tmp_path, capsys):
+    bad = tmp_path / "empty.txt"
+    bad.write_text("")
+    before = _tree(run)
+    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", bad, "--output", run, "--overwrite")
+    assert rc == 2
+    assert_one_line_error(err, "empty")
+    assert _tree(run) == before
+
+
+def test_refit_refuses_a_best_epoch_in_pre_training(run, tmp_path, capsys):
+    res = json.loads((run / "results.json").read_text())
+    _edit_results(run, best_epoch=0, config={**res["config"], "schema": "pretrain_finetune", "pretrain_epochs": 1})
+    rc, _, err = cli(capsys, "refit", "--run", run, "--output", tmp_path / "refit", "--quiet")
+    assert rc == 2
+    assert_one_line_error(err, "results.json", "best_epoch", "pre-training")

@@ -76,3 +76,60 @@ def test_bert4rec_export_and_history_vectors_score_like_the_model(tmp_path):
     np.testing.assert_allclose(vectors @ ex.items.T, scores[:3], rtol=1e-4, atol=1e-4)
     with pytest.raises(ValueError, match="bert4rec: its user vector is not the bare encoder"):
         save_encoder(run, tmp_path / "encoder.pt")
+
+
+def _tree(folder):
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_an_export_into_a_used_folder_is_refused_and_overwrite_replaces_the_whole_export(tmp_path, capsys):
+    ex = tmp_path / "ex"
+    assert main(["export", "--run", str(trained_run("sasrec")), "--output", str(ex)]) == 0
+    before = _tree(ex)
+    capsys.readouterr()
+    assert main(["export", "--run", str(trained_run("lightgcn")), "--output", str(ex)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(ex) in err and "--overwrite" in err
+    assert _tree(ex) == before
+    assert main(["export", "--run", str(trained_run("lightgcn")), "--output", str(ex), "--overwrite"]) == 0
+    assert read_export(ex).metadata["model"] == "lightgcn"
+    assert not (ex / "encoder.pt").exists()  # no leftover of the sasrec export
+    with pytest.raises(FileNotFoundError):
+        load_encoder(ex)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ex"]  # no temporary folder left
+
+
+@pytest.mark.parametrize("what", ["a run", "an export with the user's file"])
+def test_overwrite_replaces_only_an_export(tmp_path, capsys, what):
+    import shutil
+
+    if what == "a run":
+        folder = shutil.copytree(trained_run("mf"), tmp_path / "run")
+    else:
+        folder = tmp_path / "ex"
+        assert main(["export", "--run", str(trained_run("mf")), "--output", str(folder)]) == 0
+        (folder / "notes.txt").write_text("keep me")
+    before = _tree(folder)
+    capsys.readouterr()
+    assert main(["export", "--run", str(trained_run("lightgcn")), "--output", str(folder), "--overwrite"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "not a contrastrec export" in err
+    assert _tree(folder) == before
+
+
+def test_a_failed_export_keeps_the_previous_one(tmp_path, monkeypatch):
+    from contrastrec import export
+
+    ex = tmp_path / "ex"
+    assert main(["export", "--run", str(trained_run("mf")), "--output", str(ex)]) == 0
+    before = _tree(ex)
+    real = export._write_table
+
+    def fail_on_items(path, *a, **k):
+        if path.name == "items":
+            raise OSError(28, "No space left on device")
+        return real(path, *a, **k)
+
+    monkeypatch.setattr(export, "_write_table", fail_on_items)
+    assert main(["export", "--run", str(trained_run("lightgcn")), "--output", str(ex), "--overwrite"]) == 1
+    assert _tree(ex) == before and sorted(p.name for p in tmp_path.iterdir()) == ["ex"]

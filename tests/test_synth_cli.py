@@ -98,3 +98,42 @@ def test_load_scale_benchmark_smoke(tmp_path):
         assert x["peak_rss_mb"] > 0 and x["total_s"] > 0 and x["phases_s"]["read"] > 0
         assert sum(x["rows"].values()) == 3000
     assert res[1]["sequential"] and not res[0]["sequential"]
+
+
+SMALL = ["synth", "--users", "50", "--items", "40", "--interactions", "500", "--quiet"]
+
+
+def test_synth_replaces_an_existing_file_only_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "mine.txt"
+    out.write_text("my own data\n")
+    assert run([*SMALL, "--output", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith(f"error: {out}") and "--overwrite" in err
+    assert out.read_text() == "my own data\n"
+    assert run([*SMALL, "--output", str(out), "--overwrite"]) == 0
+    assert len(read_interactions(out)) == 500
+
+
+def test_synth_never_writes_over_a_run_file(tmp_path, capsys):
+    runs = tmp_path / "run"
+    runs.mkdir()
+    for name in ("config.yaml", "id_maps.json", "dataset.json"):  # the files every run writes first
+        (runs / name).write_text("{}")
+    assert run([*SMALL, "--output", str(runs / "dataset.json"), "--overwrite"]) == 2
+    assert "a file of the run" in capsys.readouterr().err and (runs / "dataset.json").read_text() == "{}"
+
+
+def test_a_failed_synth_keeps_the_previous_file(tmp_path, monkeypatch, capsys):
+    from contrastrec.data.synthetic import SyntheticStream
+
+    out = tmp_path / "d.txt"
+    out.write_text("previous\n")
+
+    def fail(self, path, *a, **k):
+        Path(path).write_text("half a fi")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(SyntheticStream, "write", fail)
+    with pytest.raises(OSError):
+        run([*SMALL, "--output", str(out), "--overwrite"])
+    assert out.read_text() == "previous\n" and [p.name for p in tmp_path.iterdir()] == ["d.txt"]

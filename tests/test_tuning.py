@@ -84,3 +84,15 @@ def test_tune_without_optuna(tmp_path, monkeypatch, capsys):
         main(["tune", "--model", "mf", "--dataset", str(data_file(False)), "--trials", "1", "--output", str(tmp_path)])
     assert e.value.code == 2
     assert "pip install 'contrastrec[tune]'" in capsys.readouterr().err
+
+
+def test_tune_refuses_a_used_output_before_any_trial(tmp_path, capsys):
+    out = tmp_path / "tune"
+    (out / "best").mkdir(parents=True)
+    (out / "trials.csv").write_text("trial,state\n0,complete\n")  # an earlier study
+    code = main(["tune", "--model", "mf", "--dataset", str(data_file(False)), "--trials", "1", "--output", str(out),
+                 "--set", "epochs=1 batch_size=64 device=cpu ks=[5] metric=ndcg@5"])
+    assert code == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and str(out) in err and "not empty" in err
+    assert (out / "trials.csv").read_text() == "trial,state\n0,complete\n" and not (out / "trials").exists()

@@ -65,6 +65,7 @@ def _train(args) -> int:
     from contrastrec.data import dataset_for
     from contrastrec.training.distributed import init_from_env
     from contrastrec.training.loop import fit
+    from contrastrec.training.rundir import RunDir
 
     overrides = parse_set_args(args.set or [])
     if args.device:
@@ -82,6 +83,7 @@ def _train(args) -> int:
         last = Path(args.resume) / "last.pt"
         ck = load_checkpoint(last)
         cfg = resume_config(config_of(ck, last), overrides)
+        _check_resume_options(args, cfg.model)
         main = init_from_env(cfg.device).main
         ds = dataset_for(cfg, id_maps=Path(args.resume) / "id_maps.json")
         with _tracker(args if main else None, args.resume) as tracker:
@@ -94,17 +96,37 @@ def _train(args) -> int:
         raise SystemExit("error: --output DIR is required (or --resume DIR)")
     cfg = build_config(args.model, args.config, overrides)
     main = init_from_env(cfg.device).main
-    if main:
-        _prepare_output(args.output, args.overwrite)  # before the data is read: a bad folder fails fast
+    if main:  # before the data is read: a bad folder fails fast
+        _check_output(args.output, args.overwrite, cfg.dataset)
     ds = dataset_for(cfg)
-    if main:
+    if main:  # the data is read: the run it replaces may go (before the tracker writes into the folder)
         print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
               f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
+        RunDir(args.output).prepare_new(args.overwrite, cfg.dataset or None)
     with _tracker(args if main else None, args.output) as tracker:
         res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
     if main:
         _print_summary(res, args.output, args.json)
     return 0
+
+
+def _check_resume_options(args, model: str) -> None:
+    """A resumed run keeps its model, folder and config: an option that says otherwise is refused
+    (it would be ignored)."""
+    from contrastrec.config import RESUME_KEYS
+    from contrastrec.training.rundir import RunDirError
+
+    run = Path(args.resume)
+    if args.model and args.model != model:
+        raise RunDirError(f"--model {args.model}: {run} is a {model} run, and a resumed run keeps its model; "
+                          "drop --model, or start a new run with --output")
+    if args.output and Path(args.output).resolve() != run.resolve():
+        raise RunDirError(f"--output {args.output}: a resumed run writes to its own folder ({run}); drop --output")
+    if args.config:
+        raise RunDirError(f"--config {args.config}: a resumed run keeps the config saved in {run / 'last.pt'}; "
+                          f"drop --config (only {', '.join(RESUME_KEYS)} may change, with --set)")
+    if args.overwrite:
+        raise RunDirError(f"--overwrite: a resumed run continues {run} and replaces nothing; drop --overwrite")
 
 
 def _print_summary(res: dict, run_dir, as_json: bool = False) -> None:
@@ -124,9 +146,12 @@ def cmd_refit(args) -> int:
     from contrastrec.training.loop import fit
 
     from contrastrec.config import ConfigError
-    from contrastrec.training.rundir import RunDir, RunDirError
+    from contrastrec.training.rundir import RunDir, RunDirError, holds
 
     run = Path(args.run)
+    if holds(Path(args.output), run):
+        raise RunDirError(f"--output {args.output}: holds the selected run {run}, which the refit reads; "
+                          "choose another --output")
     res_path = run / "results.json"
     if not res_path.exists():
         raise SystemExit(f"error: {res_path} not found: refit needs a finished, validation-selected run")
@@ -140,9 +165,8 @@ def cmd_refit(args) -> int:
     if src_cfg.refit:
         raise SystemExit(f"error: {run} is itself a refit")
     pre = src_cfg.pretrain_epochs if src_cfg.schema == "pretrain_finetune" else 0
-    epochs = int(selected["best_epoch"]) + 1 - pre
-    if epochs < 1:
-        raise SystemExit(f"error: {run} selected epoch {selected['best_epoch']}, before fine-tuning started")
+    best_epoch = _selected_epoch(selected["best_epoch"], pre, pre + src_cfg.epochs, res_path)
+    epochs = best_epoch + 1 - pre
     overrides = parse_set_args(args.set or [])
     bad = sorted(k for k in overrides if k not in ("threads", "device", "eval_batch_size"))
     if bad:
@@ -151,17 +175,35 @@ def cmd_refit(args) -> int:
     cfg = config_from_dict(src_cfg.to_dict())
     apply_overrides(cfg, {**overrides, "refit": True, "epochs": epochs, "max_train_seconds": 0}, source="refit")
     validate(cfg)
-    _prepare_output(args.output, False)
+    _check_output(args.output, args.overwrite, args.dataset or cfg.dataset)
     ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")  # the selected run's data, row for row
-    res = fit(cfg, ds, args.output, progress=not args.quiet, prepare=False)
-    res["refit_of"] = {"run": str(run), "best_epoch": selected["best_epoch"], "valid": selected.get("valid")}
+    res = fit(cfg, ds, args.output, progress=not args.quiet, overwrite=args.overwrite)
+    res["refit_of"] = {"run": str(run), "best_epoch": best_epoch, "valid": selected.get("valid")}
     atomic_write_json(Path(args.output) / "results.json", res)
     print(json.dumps({"model": res["model"], "epochs": epochs, "test": res["test"]}, indent=2))
     return 0
 
 
-def _prepare_output(output: str, overwrite: bool) -> None:
-    """A new run's folder: created, writable, and empty (or emptied with --overwrite)."""
+def _selected_epoch(value, first: int, n_epochs: int, source: Path) -> int:
+    """``best_epoch`` of a results file: a whole number from ``first`` (after ``first`` epochs of
+    pre-training) to ``n_epochs - 1`` (the epochs the run was set to train), else a one-line
+    RunDirError naming the file."""
+    from contrastrec.training.rundir import RunDirError
+
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())
+    if isinstance(value, bool) or not whole or not 0 <= value < n_epochs:
+        raise RunDirError(f"{source}: best_epoch: expected a whole number from {first} to {n_epochs - 1} "
+                          f"(the run's epochs), got {value!r}")
+    if value < first:
+        raise RunDirError(f"{source}: best_epoch: {int(value)} is a pre-training epoch (fine-tuning starts at "
+                          f"epoch {first}), so there is no fine-tuned model to refit")
+    return int(value)
+
+
+def _check_output(output: str, overwrite: bool, dataset: str | None = None) -> None:
+    """Before the data is read: a new run's folder is created and writable, and empty or (with
+    --overwrite) a run that no process holds and not the folder of ``dataset``. It is emptied
+    (``RunDir.prepare_new``) once the data is read, so a bad data set leaves the old run as it was."""
     import os
     import tempfile
 
@@ -170,7 +212,8 @@ def _prepare_output(output: str, overwrite: bool) -> None:
 
     run = RunDir(output)
     try:
-        run.prepare_new(overwrite)
+        run.check_new(overwrite, dataset or None)
+        run.path.mkdir(parents=True, exist_ok=True)
         tempfile.TemporaryFile(dir=run.path).close()
     except OSError as e:
         raise WriteError(e.errno, f"{output}: cannot write the run folder ({os.strerror(e.errno).lower() if e.errno else e})") from None
@@ -254,7 +297,7 @@ def _fail(message: str) -> SystemExit:
 def cmd_export(args) -> int:
     from contrastrec.export import export_run
 
-    meta = export_run(args.run, args.output, args.format, args.dataset)
+    meta = export_run(args.run, args.output, args.format, args.dataset, args.overwrite)
     print(f"exported {meta['model']} ({meta['dataset']['n_users']} users, {meta['dataset']['n_items']} items, "
           f"dimension {meta['dimension']}) to {args.output}: {', '.join(meta['files'])}, metadata.json")
     return 0
@@ -341,7 +384,7 @@ def cmd_report(args) -> int:
     from contrastrec.report import write_report
 
     out = write_report(args.runs, args.output, args.dataset, warn=lambda m: print(m, file=sys.stderr),
-                       metrics=args.metrics)
+                       metrics=args.metrics, overwrite=args.overwrite)
     print(f"wrote {out}")
     return 0
 
@@ -357,6 +400,8 @@ def add_serving_commands(sub) -> None:
     ex.add_argument("--output", required=True, help="output folder")
     ex.add_argument("--format", choices=["parquet", "npy"], default="parquet", help="default: parquet")
     ex.add_argument("--dataset", help="override the data path stored in the run")
+    ex.add_argument("--overwrite", action="store_true",
+                    help="replace the export in --output (only a folder that holds an export and nothing else)")
     ex.set_defaults(func=cmd_export)
 
     r = sub.add_parser("recommend", help="top-k items for a user or a history of items",
@@ -388,7 +433,8 @@ def add_serving_commands(sub) -> None:
     tu = sub.add_parser("tune", help="hyper-parameter search with Optuna (needs contrastrec[tune])",
                         description="TPE (seeded with the config seed) + median pruning on the per-epoch validation "
                         "metric; trials never see the test set; the best trial is tested once. Writes "
-                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory).")
+                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory); "
+                        "DIR must be new or empty.")
     tu.add_argument("--model", required=True, help="model name")
     tu.add_argument("--dataset", required=True, help="data file or folder")
     tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
@@ -426,6 +472,8 @@ def add_serving_commands(sub) -> None:
     rp.add_argument("--metrics", nargs="+", metavar="METRIC",
                     help="test metrics to show, e.g. recall@20 ndcg@20 (default: recall and ndcg at every k)")
     rp.add_argument("--dataset", help="override the data path stored in the runs")
+    rp.add_argument("--overwrite", action="store_true",
+                    help="replace an existing report and its figures (a run's own files are never replaced)")
     rp.set_defaults(func=cmd_report)
 
 
@@ -455,7 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="data-parallel training on N processes of this machine (launches torchrun; see "
                         "docs/scale.md for several machines)")
     t.add_argument("--overwrite", action="store_true",
-                   help="replace the run in --output (a folder that is not empty is refused without it)")
+                   help="replace the run in --output (a folder that is not empty is refused without it; only a "
+                        "run's own folder that no process is writing is replaced, never other files)")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device (default from config: auto)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.add_argument("--json", action="store_true", help="print results.json at the end instead of the short summary")
@@ -482,6 +531,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", required=True, help="run directory of the refit")
     r.add_argument("--dataset", help="override the data path stored in the run")
     r.add_argument("--set", action="append", nargs="+", metavar="KEY=VALUE", help="threads, device or eval_batch_size only")
+    r.add_argument("--overwrite", action="store_true",
+                   help="replace the run in --output (only a run's folder that no process is writing)")
     r.add_argument("--quiet", action="store_true", help="no progress bars")
     r.set_defaults(func=cmd_refit)
 
@@ -509,6 +560,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_synth_command(sub)
     return p
+
+
+def _interrupted(args) -> str:
+    """What to tell after Ctrl-C: the run folder to resume (train, refit), when it has a resume point."""
+    run = getattr(args, "resume", None) or getattr(args, "output", None)
+    if args.command not in ("train", "refit") or not run:
+        return "interrupted"
+    from contrastrec.training.rundir import RunDir
+
+    if not RunDir(run).last.exists():
+        return f"interrupted before the first epoch of {run} finished: nothing to resume"
+    return f"interrupted: resume with `contrastrec train --resume {run}`"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -539,7 +602,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e.filename}: {cause}" if e.filename else f"error: {cause}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: resume with `contrastrec train --resume DIR`", file=sys.stderr)
+        print(_interrupted(args), file=sys.stderr)
         return 130
     except Exception as e:
         from contrastrec.training.loop import TrainingError

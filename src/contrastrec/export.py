@@ -28,6 +28,9 @@ import torch
 from contrastrec.training.checkpoint import atomic_write_bytes, atomic_write_json
 
 FORMATS = ("parquet", "npy")
+METADATA = "metadata.json"
+FILES = frozenset({METADATA, "encoder.pt", *(f"{side}{tail}" for side in ("users", "items")
+                                             for tail in (".parquet", ".npy", "_ids.json"))})  # an export's files
 
 
 class HistoryEncoder:
@@ -147,25 +150,40 @@ def _write_table(path: Path, ids: list[str], emb: np.ndarray, fmt: str) -> list[
     return [path.with_suffix(".npy").name, ids_path.name]
 
 
+def check_export_folder(output: Path, overwrite: bool) -> None:
+    """Refuse (RunDirError) an export into a used folder, unless ``overwrite`` and the folder is an
+    export (its ``metadata.json`` and export files, nothing else), which is then replaced whole."""
+    from contrastrec.training.rundir import RunDirError, check_replaceable, used_folder
+
+    if not used_folder(output):
+        return
+    if not overwrite:
+        raise RunDirError(f"{output}: the folder is not empty; choose another --output, or pass --overwrite to "
+                          "replace the export there")
+    check_replaceable(output, FILES, (METADATA,), "contrastrec export")
+
+
 def export_run(run_dir: str | Path, output: str | Path, format: str = "parquet",
-               dataset: str | Path | None = None) -> dict[str, Any]:
-    """Export the run in ``run_dir`` to the folder ``output``; returns the metadata written."""
-    from contrastrec import __version__
+               dataset: str | Path | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Export the run in ``run_dir`` to the folder ``output``; returns the metadata written. A used
+    ``output`` is refused unless ``overwrite`` and it is an export; the export is written into a
+    temporary folder beside it, which replaces ``output`` once complete (a failed export leaves it as it was)."""
     from contrastrec.serving.run import load_run
+    from contrastrec.training.checkpoint import atomic_path
 
     if format not in FORMATS:
         raise ValueError(f"unknown export format {format!r}; valid: {', '.join(FORMATS)}")
-    from contrastrec.training.checkpoint import WriteError
-
+    check_export_folder(Path(output), overwrite)
     run = load_run(run_dir, dataset)
-    out = Path(output)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:  # a file in the way, a read-only parent: one line naming the folder
-        import os
+    with atomic_path(output, folder=True) as tmp:
+        meta = _write_export(run, tmp, format, dataset)
+    return meta
 
-        raise WriteError(e.errno, f"{out}: cannot create the export folder "
-                                  f"({os.strerror(e.errno).lower() if e.errno else e})") from None
+
+def _write_export(run, out: Path, format: str, dataset: str | Path | None) -> dict[str, Any]:
+    """Write the tables, the encoder (when there is one) and metadata.json into ``out``."""
+    from contrastrec import __version__
+
     users, items = run.embeddings("test")
     files = _write_table(out / "users", run.dataset.user_map.raw_ids, users, format)
     files += _write_table(out / "items", run.dataset.item_map.raw_ids, items, format)
@@ -197,7 +215,7 @@ def export_run(run_dir: str | Path, output: str | Path, format: str = "parquet",
         "files": files,
         "contrastrec_version": __version__,
     }
-    atomic_write_json(out / "metadata.json", meta)
+    atomic_write_json(out / METADATA, meta)
     return meta
 
 

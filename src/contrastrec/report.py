@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -27,20 +26,47 @@ def _metric_order(name: str) -> tuple:
     return (base, int(k) if k.isdigit() else 0)
 
 
-def collect(runs: Sequence[str | Path]) -> list[dict[str, Any]]:
-    """One flat row per run from its ``results.json`` (test metrics as ``test <metric>``)."""
+def _checkpoint_model(run: Path) -> str | None:
+    """The model of the run's ``best.pt`` (the weights its test metrics come from), None without one."""
+    from contrastrec.training.checkpoint import load_checkpoint
+
+    best = run / "best.pt"
+    return str(load_checkpoint(best, mmap=True)["config"].get("model")) if best.exists() else None
+
+
+def collect(runs: Sequence[str | Path], warn: Callable[[str], None] = print) -> list[dict[str, Any]]:
+    """One flat row per run from its ``results.json`` (test metrics as ``test <metric>``); the model
+    is the one in ``best.pt`` (a ``results.json`` that says otherwise is noted through ``warn``)."""
+    from contrastrec.training.rundir import RunDir
+
     rows = []
     for run in runs:
         path = Path(run) / "results.json"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no results (is {run} a finished run?)")
-        r = json.loads(path.read_text())
+        r = RunDir(run).read_results()
         emb = r.get("embedding") or {}
         row = {"run": Path(run).resolve().name, **{k: r.get(k) for k, _ in _FIXED + _TAIL}}
+        model = _checkpoint_model(Path(run))
+        if model is not None and model != r.get("model"):
+            warn(f"note: {path} says model {r.get('model')!r}, but {Path(run) / 'best.pt'} holds a {model}: "
+                 f"the report shows {model}")
+            row["model"] = model
         row["alignment"], row["uniformity"] = emb.get("alignment"), emb.get("uniformity")
         row.update({f"test {m}": v for m, v in (r.get("test") or {}).items()})
         rows.append(row)
     return rows
+
+
+def check_metrics(rows: list[dict[str, Any]], metrics: Sequence[str] | None) -> None:
+    """Refuse (ConfigError) a metric that no run's test results hold, naming the ones they hold."""
+    from contrastrec.config import ConfigError
+
+    found = sorted({k[5:] for r in rows for k in r if k.startswith("test ")}, key=_metric_order)
+    unknown = [m for m in metrics or () if m not in found]
+    if unknown:
+        raise ConfigError(f"--metrics: unknown metric {unknown[0]!r}: no run's test results have it; "
+                          f"they have {', '.join(found) or 'none'}")
 
 
 def columns(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -65,20 +91,27 @@ def _slug(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name)
 
 
+def figure_paths(runs: Sequence[str | Path], out_dir: Path, stem: str) -> tuple[list[tuple[str, Path]], Path]:
+    """Where the figures go: ``([(run name, curves.png)], embeddings.png)``."""
+    names = [Path(run).resolve().name for run in runs]
+    curves = [(n, out_dir / f"{stem}-curves-{i}-{_slug(n)}.png") for i, n in enumerate(names)]
+    return curves, out_dir / f"{stem}-embeddings.png"
+
+
 def make_figures(runs: Sequence[str | Path], out_dir: Path, stem: str, dataset: str | None = None,
                  warn: Callable[[str], None] = print) -> tuple[list[tuple[str, Path]], Path | None]:
     """Write the PNGs; returns ``([(run name, curves.png)], embeddings.png or None)``."""
     from contrastrec.plots import plot_curves, plot_embeddings
 
     curves = []
-    for i, run in enumerate(runs):
-        name = Path(run).resolve().name
+    planned, emb_path = figure_paths(runs, out_dir, stem)
+    for run, (name, path) in zip(runs, planned):
         try:
-            curves.append((name, plot_curves(run, out_dir / f"{stem}-curves-{i}-{_slug(name)}.png")))
+            curves.append((name, plot_curves(run, path)))
         except FileNotFoundError as e:
             warn(f"note: no curves for {name} ({e})")
     try:
-        emb = plot_embeddings(runs, out_dir / f"{stem}-embeddings.png", dataset=dataset)
+        emb = plot_embeddings(runs, emb_path, dataset=dataset)
     except Exception as e:  # e.g. the data set is not reachable: the table is still useful
         warn(f"note: no embedding figure ({type(e).__name__}: {e})")
         emb = None
@@ -86,11 +119,19 @@ def make_figures(runs: Sequence[str | Path], out_dir: Path, stem: str, dataset: 
 
 
 def write_report(runs: Sequence[str | Path], output: str | Path, dataset: str | None = None,
-                 warn: Callable[[str], None] = print, metrics: Sequence[str] | None = None) -> Path:
-    """Write ``output`` (.md, or .html when it ends with .html) and its figures."""
+                 warn: Callable[[str], None] = print, metrics: Sequence[str] | None = None,
+                 overwrite: bool = False) -> Path:
+    """Write ``output`` (.md, or .html when it ends with .html) and its figures. Nothing is written
+    over a run's files, nor over an existing file unless ``overwrite``."""
+    from contrastrec.training.rundir import check_output_file
+
     out = Path(output)
+    rows = collect(runs, warn)
+    check_metrics(rows, metrics)
+    curves_at, emb_at = figure_paths(runs, out.parent, out.stem)
+    for path in [out, *(p for _, p in curves_at), emb_at]:
+        check_output_file(path, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    rows = collect(runs)
     cols = columns(rows, metrics)
     curves, emb = make_figures(runs, out.parent, out.stem, dataset, warn)
     figures = [(f"training curves: {n}", p) for n, p in curves] + ([("embeddings", emb)] if emb else [])
@@ -112,5 +153,7 @@ def write_report(runs: Sequence[str | Path], output: str | Path, dataset: str | 
         for cap, p in figures:
             lines += ["", f"## {cap}", "", f"![{cap}]({p.name})"]
         text = "\n".join(lines) + "\n"
-    out.write_text(text)
+    from contrastrec.training.checkpoint import atomic_write_text
+
+    atomic_write_text(out, text)
     return out

@@ -47,9 +47,18 @@ def _format_for(path: Path, fmt: str | None) -> str:
 
 
 def cmd_synth(args) -> int:
+    from dataclasses import replace
+
     from contrastrec.data.synthetic import SyntheticStream
+    from contrastrec.training.checkpoint import atomic_path
+    from contrastrec.training.rundir import RunDirError, check_output_file
 
     out = Path(args.output)
+    try:
+        check_output_file(out, getattr(args, "overwrite", False))
+    except RunDirError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     fmt = _format_for(out, getattr(args, "format", None))
     quiet = getattr(args, "quiet", False)
     t0 = time.perf_counter()
@@ -72,7 +81,8 @@ def cmd_synth(args) -> int:
             last[0] = now
             print(f"  {done:,}/{total:,} interactions ({now - t0:.0f} s)", file=sys.stderr, flush=True)
 
-    st = stream.write(out, fmt, progress=progress)
+    with atomic_path(out) as tmp:  # a failed or killed write leaves the previous file as it was
+        st = replace(stream.write(tmp, fmt, progress=progress), path=out)
     kind = "sequences" if st.sequential else "graph (distinct items per user)"
     print(f"wrote {st.n_interactions:,} interactions (exact) of {st.n_users:,} users and "
           f"{st.items_used:,}/{st.n_items:,} items, {kind}, longest user {st.max_length:,}, "
@@ -99,6 +109,7 @@ def add_synth_command(sub) -> None:
                    help="parquet (int64 columns user, item, timestamp) or lists (user item item ... lines); "
                    "default: parquet for a .parquet/.pq output, else lists")
     s.add_argument("--output", required=True, help="output file")
+    s.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     s.add_argument("--groups", type=int, default=4, help="user groups (default 4)")
     s.add_argument("--clusters", type=int, default=10, help="item clusters (default 10)")
     s.add_argument("--popularity-skew", type=float, default=1.0,

@@ -8,6 +8,8 @@
   set exactly once: ``DIR/best/results.json`` gains ``"test"`` and ``"tuning"``;
 * ``DIR/trials.csv`` and ``DIR/trials.md`` list every trial.
 
+``DIR`` must be new or empty: a used folder is refused (an earlier study would mix with this one).
+
 A search space maps config keys to distributions (the ``--space`` YAML format)::
 
     lr: {type: float, low: 1.0e-4, high: 1.0e-2, log: true}
@@ -138,13 +140,18 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     from contrastrec.training.checkpoint import atomic_write_json
     from contrastrec.training.loop import TrainingError, build_model, fit, test_once
 
+    from contrastrec.training.rundir import RunDirError, used_folder
+
+    out = Path(output)
+    if used_folder(out):  # an earlier study's trials.csv, trials/ and best/ would mix with this one's
+        raise RunDirError(f"{out}: the folder is not empty (a study or other files are there); "
+                          "choose another --output")
     base = {**(overrides or {}), "dataset": str(dataset)}
     cfg0 = build_config(model, None, base)
     space = check_space(space if space is not None else default_space(cfg0.model), model=cfg0.model)
     if not space:
         raise ConfigError(f"model {cfg0.model!r} has no hyper-parameters to tune")
     ds = dataset_for(cfg0)
-    out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     metric = cfg0.metric.lower()
 
@@ -171,8 +178,6 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
         raise TrainingError(f"no trial completed; see {out / 'trials.csv'}")
     best = study.best_trial
     best_dir = out / "best"
-    if best_dir.exists():
-        shutil.rmtree(best_dir)
     shutil.copytree(out / "trials" / f"{best.number:03d}", best_dir)
 
     # the single test evaluation, on the validation-selected trial's best checkpoint

@@ -16,10 +16,12 @@ import errno
 import json
 import os
 import re
+import secrets
+import shutil
 import tempfile
 import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 
@@ -132,6 +134,46 @@ def atomic_write_bytes(path: str | Path, write_fn) -> None:
             os.close(dir_fd)
 
 
+@contextlib.contextmanager
+def atomic_path(target: str | Path, folder: bool = False) -> Iterator[Path]:
+    """A temp path beside ``target`` to write (with ``folder``: an empty folder made there); on
+    success it becomes ``target`` in one rename (an existing folder ``target`` is renamed aside,
+    then removed), on any failure it is removed and ``target`` is kept as it was. ``OSError``s while
+    making or renaming it become :class:`WriteError`. For writers that need a path; a file written
+    through a file object: :func:`atomic_write_bytes`."""
+    target = Path(target)
+    tmp = target.parent / f".{target.name}.pid{os.getpid()}.{secrets.token_hex(4)}.tmp"
+    try:
+        if not target.parent.exists():  # (a file in the way fails below, as "not a directory")
+            target.parent.mkdir(parents=True)
+        tmp.mkdir() if folder else tmp.touch()  # the usual permissions (mkdtemp's are 0700)
+    except OSError as e:
+        raise WriteError(e.errno, f"{target}: cannot write there ({_reason(e)})") from e
+    try:
+        yield tmp
+        _replace(tmp, target)
+    finally:
+        if tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
+
+
+def _replace(tmp: Path, target: Path) -> None:
+    """Rename ``tmp`` to ``target``; a folder ``target`` is renamed aside first and removed after."""
+    old = tmp.with_name(tmp.name[:-len(".tmp")] + ".old.tmp") if target.is_dir() else None
+    try:
+        if old is not None:
+            os.rename(target, old)
+        os.replace(tmp, target)
+    except OSError as e:
+        if old is not None and old.exists() and not target.exists():
+            os.rename(old, target)
+        raise WriteError(e.errno, f"{target}: cannot replace it ({_reason(e)})") from e
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write_bytes(path, lambda f: f.write(text.encode()))
 
@@ -159,16 +201,17 @@ def _corrupt_cause(path: Path, e: BaseException) -> str:
     return f"{type(e).__name__}: {_torch_cause(e)}"
 
 
-def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu", mmap: bool = False) -> dict[str, Any]:
     """The checkpoint dict at ``path``; ``FileNotFoundError`` if absent, :class:`CheckpointError`
-    for anything else that is not a readable, safe checkpoint with its config."""
+    for anything else that is not a readable, safe checkpoint with its config. ``mmap``: tensors are
+    mapped, not read (to read the config of a large checkpoint)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: checkpoint not found")
     if path.is_dir():
         raise CheckpointError(f"{path}: a folder, not a checkpoint file")
     try:
-        ck = torch.load(path, map_location=map_location, weights_only=True)
+        ck = torch.load(path, map_location=map_location, weights_only=True, mmap=mmap)
     except OSError as e:
         if e.errno in _READ_ERRORS:
             raise CheckpointError(f"{path}: cannot read checkpoint ({_reason(e)})") from None
@@ -200,11 +243,8 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
             except FileExistsError:
-                try:
-                    pid = int(self.path.read_text().strip() or "0")
-                except (OSError, ValueError):
-                    pid = 0
-                if pid and _alive(pid):
+                pid = lock_holder(self.path.parent)
+                if pid is not None:
                     raise RuntimeError(
                         f"{self.path.parent}: another process (pid {pid}) is writing this run; "
                         f"use another --output or wait for it"
@@ -227,6 +267,16 @@ class RunLock:
 
     def __exit__(self, *exc) -> None:
         self.release()
+
+
+def lock_holder(directory: str | Path) -> int | None:
+    """The pid of the live process that holds ``directory``'s run lock (this one included), or None
+    (no lock, or a stale one left by a dead process)."""
+    try:
+        pid = int((Path(directory) / ".lock").read_text().strip() or "0")
+    except (OSError, ValueError):
+        return None
+    return pid if pid > 0 and _alive(pid) else None
 
 
 def _alive(pid: int) -> bool:

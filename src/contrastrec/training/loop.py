@@ -515,10 +515,14 @@ def _fit(
                                                   state=state.__dict__))
         if out_of_time:
             break
+    if batches is None and d.main and not run.last.exists():  # an untrained baseline: resuming re-tests it
+        save_checkpoint(run.last, _checkpoint(cfg, model, optimizer={}, state=state.__dict__))
     d.barrier()  # rank 0's checkpoints are on disk before any rank reads them
 
     # ---------------------------------------------------------------- the single test evaluation
-    if cfg.refit:  # no selection: the model after the prescribed epochs is the one tested
+    # no selection: the model after the prescribed epochs is the one tested (an untrained baseline,
+    # popularity, trains no epoch and is selected trivially below, as in its first run)
+    if cfg.refit and batches is not None:
         if epoch < total_epochs:
             raise TrainingError(f"{run}: the refit stopped at epoch {epoch} of {total_epochs}; resume it "
                                 f"(contrastrec train --resume {run}) to finish before testing")
@@ -609,8 +613,9 @@ def fit(cfg: Config, dataset: Dataset, output: str | Path, resume: bool = False,
         **kwargs: Any) -> dict[str, Any]:
     """Train with validation-based model selection, test once, write ``output/results.json``.
 
-    A new run needs an empty (or absent) folder; ``overwrite=True`` empties a used one first
-    (``prepare=False``: the caller did that already, e.g. the CLI before loading the data).
+    A new run needs an empty (or absent) folder; ``overwrite=True`` empties a used one first, only
+    when it is a run that no other process holds (:meth:`~contrastrec.training.rundir.RunDir.prepare_new`)
+    (``prepare=False``: the caller did that already, e.g. the CLI once the data is read, before its tracker).
     Holds an exclusive lock on ``output`` for the whole run (two processes never write one run).
     See :func:`_fit` for the loop itself and the keyword options.
     """
@@ -625,7 +630,7 @@ def fit(cfg: Config, dataset: Dataset, output: str | Path, resume: bool = False,
     try:
         if d.main and not resume and prepare:
             try:
-                run.prepare_new(overwrite)
+                run.prepare_new(overwrite, dataset=cfg.dataset or None)
             except RunDirError as e:
                 raise TrainingError(str(e)) from None
         d.barrier()
