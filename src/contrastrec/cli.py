@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from contrastrec import __version__
-from contrastrec.summary import run_summary
+from contrastrec.seeds import is_seeds_run, resume_seeds, train_seeds
+from contrastrec.summary import run_summary, seeds_summary
 
 
 def _print_table(rows: list[dict], cols: list[str]) -> str:
@@ -74,6 +75,8 @@ def _train(args) -> int:
         overrides["dataset"] = str(args.dataset)
     if args.format:
         overrides["format"] = args.format
+    if args.resume and is_seeds_run(args.resume):
+        return _resume_seeds(args, overrides)
     if args.resume:
         from contrastrec.config import resume_config
         from contrastrec.training.checkpoint import load_checkpoint
@@ -103,10 +106,28 @@ def _train(args) -> int:
         print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
               f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
         RunDir(args.output).prepare_new(args.overwrite, cfg.dataset or None)
+    if args.seeds > 1:
+        if not main or args.track:
+            raise SystemExit("error: --seeds: one process and no --track (each seed is its own run)")
+        summary = train_seeds(cfg, ds, args.output, args.seeds, fit, progress=not args.quiet)
+        print(seeds_summary(summary, args.output))
+        return 0
     with _tracker(args if main else None, args.output) as tracker:
         res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
     if main:
         _print_summary(res, args.output, args.json)
+    return 0
+
+
+def _resume_seeds(args, overrides) -> int:
+    from contrastrec.data import dataset_for
+    from contrastrec.training.loop import fit
+
+    if args.model or args.output or args.config or args.overwrite or args.seeds > 1:
+        raise SystemExit(f"error: {args.resume}: a --seeds folder resumes with its own plan; drop --model, "
+                         "--output, --config, --overwrite and --seeds")
+    summary = resume_seeds(args.resume, dataset_for, fit, overrides, progress=not args.quiet)
+    print(seeds_summary(summary, args.resume))
     return 0
 
 
@@ -507,6 +528,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "run's own folder that no process is writing is replaced, never other files)")
     t.add_argument("--device", choices=["cpu", "cuda", "auto"], help="device (default from config: auto)")
     t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="train N seeds (seed, seed+1, ...) on one split into OUTPUT/seed-S/ and write OUTPUT/seeds.json "
+                        "(mean, std, t confidence interval); --resume OUTPUT continues them")
     t.add_argument("--json", action="store_true", help="print results.json at the end instead of the short summary")
     t.add_argument("--track", choices=["tensorboard", "mlflow"],
                    help="log config, loss terms and validation metrics per epoch: tensorboard (DIR/tb/) or "

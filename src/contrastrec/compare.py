@@ -108,6 +108,23 @@ def _digest(path: Path) -> str:
 
 
 def _load(run_dir: str | Path):
+    """``(per-user table, dataset.json, id-maps digest)`` of a run; of a ``--seeds`` folder the
+    per-user mean over its seeds (one split, so the same users)."""
+    from contrastrec.seeds import is_seeds_run, seed_folders
+
+    if not is_seeds_run(run_dir):
+        return _load_one(run_dir)
+    parts = [_load_one(f) for f in seed_folders(run_dir)]
+    if len({(p[1].get("split_sha256"), p[2]) for p in parts}) != 1:
+        raise CompareError(f"{run_dir}: its seeds were not trained on one split")
+    tables = [p[0].set_index("user").sort_index() for p in parts]
+    numeric = [c for c in tables[0].columns if "@" in c]
+    mean = tables[0].copy()
+    mean[numeric] = sum(t[numeric] for t in tables) / len(tables)
+    return mean.reset_index(), parts[0][1], parts[0][2]
+
+
+def _load_one(run_dir: str | Path):
     import pyarrow.parquet as pq
 
     run = RunDir(run_dir)

@@ -39,3 +39,18 @@ def run_summary(res: dict, run_dir: str | Path) -> str:
                      f"{res['eval_users']['sampled']} users (eval_users); each user is ranked against every item")
     lines.append(f"wrote {run_dir} (results.json; --json prints it)")
     return "\n".join(lines)
+
+
+def seeds_summary(summary: dict, run_dir: str | Path) -> str:
+    """The lines `train --seeds N` prints: per main metric, mean ± std and the interval over the seeds."""
+    seeds = summary["seeds"]
+    lines = [f"{len(seeds)} seeds ({', '.join(map(str, seeds))}), one split; selected epochs {summary['best_epoch']}"]
+    pct = round(100 * summary.get("level", 0.95))
+    for phase in ("valid", "test"):
+        for k, v in (summary.get(phase) or {}).items():
+            if k.split("@")[0] in ("recall", "ndcg"):
+                ci = v["ci"]
+                lines.append(f"  {phase} {k}: {v['mean']:.4f} ± {v['std']:.4f} (std), {pct}% CI "
+                             f"[{ci[0]:.4f}, {ci[1]:.4f}]")
+    lines.append(f"wrote {run_dir} (seeds.json, seed-*/)")
+    return "\n".join(lines)

@@ -99,7 +99,7 @@ class RunDir:
     PER_USER = {"valid": "per_user_valid.parquet", "test": "per_user_test.parquet"}
     TRACKING = ("tb", "mlruns")
     FILES = frozenset({RESULTS, LOG, BEST, LAST, PRETRAINED, CONFIG, DATASET, ID_MAPS, LOCK, *TRACKING,
-                       *PER_USER.values()})
+                       *PER_USER.values(), "seeds.json"})
     MARKERS = (CONFIG, ID_MAPS, DATASET)  # written together when a run starts, before its first epoch
 
     @classmethod
