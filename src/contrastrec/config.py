@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import stat
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,53 @@ import yaml
 
 class ConfigError(ValueError):
     """Invalid configuration (unknown key, bad value, incompatible combination)."""
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file (or a tuning space) larger than this is refused
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` without anchors and aliases (nested aliases expand exponentially: a few
+    hundred bytes become gigabytes) and without duplicate keys (the last one would win silently)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "YAML anchors and aliases (&, *) are not accepted",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first[key]})", key_node.start_mark)
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` parsed as YAML by :class:`_StrictLoader`; a ``ConfigError`` naming ``where`` (and
+    the line, for text of several lines) when it is not valid."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None and "\n" in text.strip() else ""
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise ConfigError(f"{where}{line}: invalid YAML ({problem})") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (values quoted in error messages)."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 @dataclass
@@ -224,7 +272,7 @@ def model_class(name: str) -> type:
 
     models = registered()
     if name not in models:
-        raise ConfigError(f"unknown model {name!r}{_suggest(name, models)}; valid: {', '.join(sorted(models))}")
+        raise ConfigError(f"unknown model {_short(name)}{_suggest(name, models)}; valid: {', '.join(sorted(models))}")
     return models[name]
 
 
@@ -330,7 +378,8 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         return _coerce(key, value, inner[0])
     if origin is list:
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            value = (parse_yaml(value, key) if value.strip().startswith("[")
+                     else [v for v in value.split(",") if v])
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_coerce(key, v, args[0]) for v in value]
@@ -378,14 +427,16 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
     return value
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(d: dict, prefix: str = "", where: str = "") -> dict[str, Any]:
+    """``{"ssl": {"loss": x}}`` -> ``{"ssl.loss": x}``; a key given twice (``ssl.loss`` and ``ssl:
+    {loss:}``) is refused: one spelling would silently win."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = prefix + str(k)
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
+        flat = _flatten(v, key + ".", where) if isinstance(v, dict) else {key: v}
+        for twice in flat.keys() & out.keys():
+            raise ConfigError(f"{where}{twice} is given twice (as a dotted key and inside its section)")
+        out.update(flat)
     return out
 
 
@@ -427,15 +478,19 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "", le
     """Apply flat or nested overrides to ``cfg`` in place, validating keys, types and choices.
     Keys of the model's own section are ``<model>.<key>`` (``cfg.params``)."""
     where = f"{source}: " if source else ""
-    for key, value in _flatten(overrides).items():
+    set_by: dict[tuple[int, str], str] = {}  # (section, key) -> the spelling that set it
+    for key, value in _flatten(overrides, where=where).items():
         if key == "model":
             if str(value) != cfg.model:
-                raise ConfigError(f"{where}model {value!r} differs from the config's model {cfg.model!r}")
+                raise ConfigError(f"{where}model {_short(value)} differs from the config's model {cfg.model!r}")
             continue
         found = _resolve_key(cfg, key, where, legacy)
         if found is None:
             continue
         obj, attr = found
+        first = set_by.setdefault((id(obj), attr), key)
+        if first != key and legacy == "translate":
+            raise ConfigError(f"{where}{key} and {first} are the same key, given twice")
         typ = _field_types(type(obj))[attr]
         try:
             val = _coerce(key, value, typ)
@@ -476,10 +531,7 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
             k, v = tok.split("=", 1)
             if not k:
                 raise ConfigError(f"--set expects key=value, got {tok!r}")
-            try:
-                val = yaml.safe_load(v) if v != "" else ""
-            except yaml.YAMLError:
-                val = v
+            val = _set_value(k.strip(), v)
             if isinstance(val, str):  # YAML 1.1 reads "1e-3" as a string
                 try:
                     val = float(val) if any(c in val for c in ".eE") else int(val)
@@ -489,16 +541,46 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file: a regular file (not a folder, FIFO or device, which could block or
+    never end) of at most :data:`MAX_CONFIG_BYTES`, in UTF-8. Refusals are one-line ConfigErrors."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        mode = p.stat().st_mode
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise ConfigError(f"{p}: not a regular file ({kind}); give a YAML file")
+    with p.open("rb") as f:
+        data = f.read(MAX_CONFIG_BYTES + 1)  # bounded, whatever the file claims its size is
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text "
+                          f"(byte 0x{data[e.start]:02x}); save the file as UTF-8") from None
+
+
+def _set_value(key: str, text: str) -> Any:
+    """A ``--set`` value parsed as YAML. A flow list or mapping (``[5,10]``) that is not valid YAML is
+    refused; any other text that is not valid YAML is taken as the string it is."""
+    if text == "":
+        return ""
+    try:
+        return parse_yaml(text, f"--set {key}={_short(text)}")
+    except ConfigError:
+        if text.lstrip().startswith(("[", "{")):
+            raise
+        return text
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a config file (:func:`read_config_text`, :func:`parse_yaml`)."""
+    p = Path(path)
+    data = parse_yaml(read_config_text(p), str(p))
     if data is None:
         return {}
     if not isinstance(data, dict):

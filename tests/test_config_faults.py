@@ -1,0 +1,112 @@
+"""Configuration values and files that used to give a traceback, a hang, unbounded memory or a quiet
+accept (issue 23, "Configuration values and files"). Each is refused on one line naming the key or
+the file (and the line), before the run folder is written; see docs/reliability.md."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from contrastrec.config import ConfigError, build_config, load_yaml, parse_set_args
+from tests.test_cli_faults import assert_one_line_error, cli, write_lists
+
+TINY = "epochs=1 embedding_dim=8 batch_size=32 ks=[5] metric=ndcg@5 threads=1"
+
+
+def train(capsys, tmp_path, *sets, model="mf", extra=()):
+    """``(status, stdout, stderr, output folder)`` of a tiny ``train`` with ``--set`` values."""
+    data = write_lists(tmp_path / "d.txt") if not (tmp_path / "d.txt").exists() else tmp_path / "d.txt"
+    out = tmp_path / "o"
+    rc, so, se = cli(capsys, "train", "--model", model, "--dataset", data, "--output", out, "--quiet",
+                     "--device", "cpu", *extra, "--set", TINY, *sets)
+    return rc, so, se, out
+
+
+# --------------------------------------------------------------------------- YAML: files and --set
+def test_a_set_value_that_is_not_valid_yaml_is_one_line(tmp_path, capsys):
+    """`--set 'ks=[10,,20]'` was a yaml ParserError traceback."""
+    rc, _, err, out = train(capsys, tmp_path, "ks=[10,,20]")
+    assert rc == 2
+    assert_one_line_error(err, "ks", "[10,,20]")
+    assert not out.exists()
+
+
+BOMB = "\n".join(["a: &a [x, x, x, x, x, x, x, x, x]"]
+                 + [f"{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]"
+                    for p, c in zip("abcde", "bcdef")]) + "\nmodel: *f\n"
+
+
+def test_a_yaml_alias_bomb_is_refused_before_it_expands(tmp_path):
+    """266 bytes of nested aliases as `model:` gave a 3 MB error message (6 levels) and 1.5 GB (7)."""
+    f = tmp_path / "bomb.yaml"
+    f.write_text(BOMB)
+    with pytest.raises(ConfigError) as e:
+        build_config(None, f, {})
+    assert "anchors and aliases" in str(e.value) and "bomb.yaml:1" in str(e.value)
+    assert len(str(e.value)) < 300
+
+
+def test_a_yaml_alias_in_a_set_value_is_refused():
+    with pytest.raises(ConfigError, match="ks.*anchors and aliases"):
+        parse_set_args(["ks=[&a 5, *a]"])
+
+
+def test_duplicate_yaml_keys_are_refused_naming_the_key_and_line(tmp_path):
+    """The last of two `lr:` lines won, silently."""
+    f = tmp_path / "c.yaml"
+    f.write_text("model: mf\nlr: 0.1\nepochs: 3\nlr: 0.01\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:4: .*duplicate key 'lr' \(first at line 2\)"):
+        build_config(None, f, {})
+    f.write_text("model: mf\nssl:\n  temperature: 0.1\n  temperature: 0.2\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml:4: .*'temperature'"):
+        load_yaml(f)
+
+
+def test_conflicting_spellings_of_one_key_are_refused(tmp_path):
+    """`ssl.temperature:` and `ssl: {temperature:}` (or a legacy `seq.` key and the model's own) set
+    the same value; the last won."""
+    f = tmp_path / "c.yaml"
+    f.write_text("model: sgl\nssl.temperature: 0.1\nssl:\n  temperature: 0.3\n")
+    with pytest.raises(ConfigError, match=r"c\.yaml: ssl\.temperature is given twice"):
+        build_config(None, f, {})
+    f.write_text("model: simgcl\ngraph:\n  eps: 0.1\nsimgcl:\n  eps: 0.2\n")  # a legacy section
+    with pytest.raises(ConfigError, match=r"c\.yaml: simgcl\.eps and graph\.eps are the same key"):
+        build_config(None, f, {})
+    with pytest.raises(ConfigError, match="given twice"):
+        build_config("sgl", None, {"ssl.temperature": 0.1, "ssl": {"temperature": 0.2}})
+
+
+def test_a_config_file_that_is_not_utf8_is_one_line(tmp_path, capsys):
+    f = tmp_path / "c.yaml"
+    f.write_bytes(b"model: mf\nlr: 0.01 # caf\xe9\n")
+    rc, _, err, out = train(capsys, tmp_path, extra=("--config", f))
+    assert rc == 2
+    assert_one_line_error(err, "c.yaml:2", "UTF-8")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo", "device"])
+def test_a_config_that_is_not_a_regular_file_is_refused(tmp_path, capsys, kind):
+    """`--config /dev/zero` read without end; a FIFO would block."""
+    if kind == "folder":
+        path = tmp_path / "cfgdir"
+        path.mkdir()
+    elif kind == "fifo":
+        path = tmp_path / "cfg.fifo"
+        os.mkfifo(path)
+    else:
+        path = "/dev/zero"
+    rc, _, err, out = train(capsys, tmp_path, extra=("--config", path))
+    assert rc == 2
+    assert_one_line_error(err, str(path), "not a regular file")
+    assert not out.exists()
+
+
+def test_a_config_larger_than_the_bound_is_refused(tmp_path):
+    from contrastrec import config
+
+    f = tmp_path / "big.yaml"
+    f.write_text("model: mf\n" + "# padding\n" * (config.MAX_CONFIG_BYTES // 10))
+    with pytest.raises(ConfigError, match=r"big\.yaml: .*larger than 1 MiB"):
+        load_yaml(f)
