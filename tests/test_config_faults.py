@@ -110,3 +110,26 @@ def test_a_config_larger_than_the_bound_is_refused(tmp_path):
     f.write_text("model: mf\n" + "# padding\n" * (config.MAX_CONFIG_BYTES // 10))
     with pytest.raises(ConfigError, match=r"big\.yaml: .*larger than 1 MiB"):
         load_yaml(f)
+
+
+# --------------------------------------------------------------------------- values out of range
+@pytest.mark.parametrize("value, needles", [
+    ("seed=-1", ("seed", "[0, 4294967295]", "-1")),  # numpy's SeedSequence traceback
+    ("seed=1e20", ("seed", "[0, 4294967295]")),  # torch.manual_seed overflow traceback
+    ("n_negatives=-1", ("n_negatives", ">= 1")),  # numpy "negative dimensions" traceback
+    ("n_negatives=0", ("n_negatives", ">= 1")),  # a NaN loss, then "try a lower lr"
+    ("weight_decay=-1", ("weight_decay", ">= 0")),  # torch.optim traceback
+    ("threads=-1", ("threads", ">= 0")),  # quietly accepted
+    ("k_core=-1", ("k_core", ">= 0")),  # quietly accepted
+    ("max_train_seconds=-1", ("max_train_seconds", ">= 0")),  # quietly accepted
+])
+def test_values_out_of_range_are_one_line_before_the_folder_is_written(tmp_path, capsys, value, needles):
+    rc, _, err, out = train(capsys, tmp_path, value)
+    assert rc == 2
+    assert_one_line_error(err, *needles)
+    assert not out.exists()
+
+
+def test_ssl_n_negatives_must_be_positive():
+    with pytest.raises(ConfigError, match=r"ssl\.n_negatives must be >= 1"):
+        build_config("sgl", None, {"ssl.negatives": "uniform", "ssl.n_negatives": 0})

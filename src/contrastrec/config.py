@@ -621,6 +621,28 @@ def build_config(
     return cfg
 
 
+SEED_MAX = 2**32 - 1  # numpy's and torch's generators take seeds (and seed * salt + epoch) in range
+# key -> its least valid value and what the value means, checked by validate
+MINIMUMS: dict[str, tuple[int, str]] = {
+    "n_negatives": (1, "sampled negatives per positive"),
+    "ssl.n_negatives": (1, "explicit negatives per anchor"),
+    "weight_decay": (0, "0 = none"),
+    "threads": (0, "0 = torch's default"),
+    "k_core": (0, "0 = no filtering"),
+    "max_train_seconds": (0, "0 = no limit"),
+}
+
+
+def _check_minimums(cfg: Config) -> None:
+    """Refuse a value of :data:`MINIMUMS` below its least valid value, naming the key and the range."""
+    for key, (least, meaning) in MINIMUMS.items():
+        obj: Any = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        if obj < least:
+            raise ConfigError(f"{key} must be >= {least} ({meaning}), got {obj}")
+
+
 def validate(cfg: Config, explicit: set[str] | None = None) -> None:
     """Cross-field checks; incompatible combinations are refused here, at configuration time.
     ``explicit``: keys a file or ``--set`` named; any of them that does nothing is refused."""
@@ -630,6 +652,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
             raise ConfigError(f"{k} must be positive, got {getattr(cfg, k)}")
     if cfg.patience < 0:
         raise ConfigError(f"patience must be >= 0, got {cfg.patience}")
+    _check_minimums(cfg)
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise ConfigError(f"seed must be an integer in [0, {SEED_MAX}], got {_short(cfg.seed)}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if cfg.ssl.max_anchors < 0:
