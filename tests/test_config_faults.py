@@ -133,3 +133,33 @@ def test_values_out_of_range_are_one_line_before_the_folder_is_written(tmp_path,
 def test_ssl_n_negatives_must_be_positive():
     with pytest.raises(ConfigError, match=r"ssl\.n_negatives must be >= 1"):
         build_config("sgl", None, {"ssl.negatives": "uniform", "ssl.n_negatives": 0})
+
+
+# --------------------------------------------------------------------------- cut-offs
+def test_an_absurd_cut_off_is_refused_before_anything_is_written(tmp_path, capsys):
+    """`ks=[9223372036854775807]` trained an epoch, then failed padding the hits to k columns (a
+    traceback and a half-written run folder)."""
+    rc, _, err, out = train(capsys, tmp_path, "ks=[9223372036854775807]")
+    assert rc == 2
+    assert_one_line_error(err, "ks", "[1, 1000000]")
+    assert not out.exists()
+
+
+def test_a_cut_off_above_the_catalogue_costs_no_memory_and_counts_missing_ranks_as_misses():
+    """The metrics padded the hits to ``B x k`` zeros: ``k`` = 10**12 allocated 16 TB. The ranks
+    beyond the catalogue are misses, computed without padding (same values as before)."""
+    import torch
+
+    from contrastrec.evaluation.metrics import compute_metrics
+
+    hits = torch.tensor([[False, True, False], [False, False, False]])
+    n_t = torch.tensor([2, 1])
+    big = 10**12
+    out = compute_metrics(hits, n_t, (2, 3, big))
+    for name in ("recall", "ndcg", "hit", "mrr"):  # nothing beyond rank 3 can hit
+        assert torch.equal(out[f"{name}@{big}"], out[f"{name}@3"]), name
+    assert out[f"precision@{big}"].tolist() == [1 / big, 0.0]
+    assert out["mrr@3"].tolist() == [0.5, 0.0] and out["recall@2"].tolist() == [0.5, 0.0]
+    padded = compute_metrics(torch.cat([hits, torch.zeros(2, 7, dtype=torch.bool)], 1), n_t, (2, 3, 10))
+    assert all(torch.allclose(v, compute_metrics(hits, n_t, (2, 3, 10))[k]) for k, v in padded.items())
+    assert compute_metrics(torch.zeros(2, 0, dtype=torch.bool), n_t, (5,))["ndcg@5"].tolist() == [0.0, 0.0]

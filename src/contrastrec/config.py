@@ -621,6 +621,7 @@ def build_config(
     return cfg
 
 
+MAX_K = 1_000_000  # the largest cut-off (ks) accepted
 SEED_MAX = 2**32 - 1  # numpy's and torch's generators take seeds (and seed * salt + epoch) in range
 # key -> its least valid value and what the value means, checked by validate
 MINIMUMS: dict[str, tuple[int, str]] = {
@@ -676,8 +677,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
     if not 0 <= cfg.ssl.tau_plus < 1:
         raise ConfigError(f"ssl.tau_plus must be in [0, 1), got {cfg.ssl.tau_plus}")
-    if any(k <= 0 for k in cfg.ks):
-        raise ConfigError(f"ks must be positive, got {cfg.ks}")
+    if any(not 1 <= k <= MAX_K for k in cfg.ks):
+        raise ConfigError(f"ks: each cut-off must be in [1, {MAX_K}], got {_short(cfg.ks)} (a cut-off above the "
+                          "number of items ranks every item; the ranks beyond it count as misses)")
     from contrastrec.evaluation.metrics import parse_metric  # local: avoids import cycles
 
     try:
