@@ -163,3 +163,23 @@ def test_a_cut_off_above_the_catalogue_costs_no_memory_and_counts_missing_ranks_
     padded = compute_metrics(torch.cat([hits, torch.zeros(2, 7, dtype=torch.bool)], 1), n_t, (2, 3, 10))
     assert all(torch.allclose(v, compute_metrics(hits, n_t, (2, 3, 10))[k]) for k, v in padded.items())
     assert compute_metrics(torch.zeros(2, 0, dtype=torch.bool), n_t, (5,))["ndcg@5"].tolist() == [0.0, 0.0]
+
+
+# --------------------------------------------------------------------------- eval_users
+def test_eval_users_above_the_user_count_is_stated_as_a_full_evaluation(tmp_path, capsys):
+    """results.json said "sampled: 100000" for 40 users, and the summary "a seeded sample of 100000"."""
+    rc, so, err, out = train(capsys, tmp_path, "eval_users=100000")
+    assert rc == 0, err
+    res = json.loads((out / "results.json").read_text())["eval_users"]
+    assert "sampled" not in res and res["full"] is True and res["requested"] == 100000
+    assert res["valid_users"] == res["test_users"] == 40  # the users actually evaluated
+    assert "seeded sample" not in so and "every user was evaluated (a full evaluation)" in so
+
+
+def test_a_real_sample_states_its_true_counts(tmp_path, capsys):
+    rc, so, err, out = train(capsys, tmp_path, "eval_users=10")
+    assert rc == 0, err
+    res = json.loads((out / "results.json").read_text())["eval_users"]
+    assert res["sampled"] == 10 and res["valid_users"] == res["test_users"] == 10
+    assert res["valid_of"] == res["test_of"] == 40
+    assert "a seeded sample of 10 of 40 users" in so

@@ -109,9 +109,12 @@ def _train(args) -> int:
 def _print_summary(res: dict, run_dir) -> None:
     print(json.dumps({"model": res["model"], "best_epoch": res["best_epoch"], "valid": res["valid"],
                       "test": res["test"]}, indent=2))
-    if res.get("eval_users"):
-        print(f"note: validation and test metrics are means over a seeded sample of {res['eval_users']['sampled']} "
+    sample = res.get("eval_users") or {}
+    if sample.get("sampled"):
+        print(f"note: validation and test metrics are means over a seeded sample of {sample['sampled']} "
               "users (eval_users); each user is ranked against every item")
+    elif sample.get("full"):
+        print(f"note: {sample['note']}")
     print(f"wrote {Path(run_dir) / 'results.json'}")
 
 

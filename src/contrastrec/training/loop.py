@@ -324,11 +324,29 @@ def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEval
                                 sample_users=cfg.eval_users, seed=cfg.seed, shard=(d.rank, d.world))
 
 
-def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | None = None) -> dict[str, float]:
+def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | None = None,
+              evaluator: FullRankingEvaluator | None = None) -> dict[str, float]:
     """The single test evaluation, on ``checkpoint`` (the validation-selected one) when given."""
     if checkpoint is not None:
         model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    return evaluate_model(model, dataset, "test", make_evaluator(dataset, "test", cfg), cfg.max_len, cfg.eval_graph)
+    evaluator = evaluator or make_evaluator(dataset, "test", cfg)
+    return evaluate_model(model, dataset, "test", evaluator, cfg.max_len, cfg.eval_graph)
+
+
+def eval_users_record(requested: int, valid: FullRankingEvaluator | None,
+                      test: FullRankingEvaluator | None) -> dict[str, Any] | None:
+    """What results.json says of ``eval_users``: the users each phase really evaluated, and whether
+    that was a sample or (``eval_users`` not below the users with a target) every user."""
+    if not requested:
+        return None
+    phases = {"valid": valid, "test": test}
+    counts = {f"{p}_users": e.n_users if e else None for p, e in phases.items()}
+    if any(e is not None and e.sampled for e in phases.values()):
+        return {"sampled": requested, **counts, **{f"{p}_of": e.n_candidates if e else None for p, e in phases.items()},
+                "note": "metrics are means over a seeded sample of users; each is ranked against every item"}
+    return {"requested": requested, "full": True, **counts,
+            "note": f"eval_users={requested} is not below the number of users with a target: every user was "
+                    "evaluated (a full evaluation)"}
 
 
 def _checkpoint(cfg: Config, model, **extra) -> dict[str, Any]:
@@ -429,6 +447,9 @@ def _fit(
     if valid_eval is not None and valid_eval.sampled:
         log(f"evaluation: a seeded sample of {valid_eval.n_users} of {valid_eval.n_candidates} users "
             f"(eval_users), each ranked against all {dataset.n_items} items")
+    elif valid_eval is not None and cfg.eval_users:
+        log(f"evaluation: eval_users={cfg.eval_users} >= the {valid_eval.n_candidates} users with a validation "
+            "target: every user is evaluated (a full evaluation)")
     deadline = time.time() + cfg.max_train_seconds if cfg.max_train_seconds > 0 else math.inf
     guard = DivergenceGuard(first=state.loss_first)
 
@@ -495,9 +516,10 @@ def _fit(
             save_checkpoint(run.best, _checkpoint(cfg, model, epoch=0))
     valid_metrics = None if cfg.refit else evaluate_model(model, dataset, "valid", valid_eval, cfg.max_len)
     test_metrics, eval_seconds = None, 0.0
+    test_eval = make_evaluator(dataset, "test", cfg) if evaluate_test else None
     if evaluate_test:
         te = time.time()
-        test_metrics = test_once(model, dataset, cfg)
+        test_metrics = test_once(model, dataset, cfg, evaluator=test_eval)
         eval_seconds = time.time() - te
         if tracker is not None:
             from contrastrec.tracking import metric_name as _tname
@@ -525,10 +547,7 @@ def _fit(
     if cfg.schema == "integrated":
         results["integrated"] = "views"  # the definition of docs/compose.md (issue 13), not the older one
     if cfg.eval_users:
-        n_valid = valid_eval.n_users if valid_eval is not None else None
-        results["eval_users"] = {"sampled": cfg.eval_users, "valid_users": n_valid,
-                                 "note": "metrics are means over a seeded sample of users; each is ranked "
-                                         "against every item"}
+        results["eval_users"] = eval_users_record(cfg.eval_users, valid_eval, test_eval)
     try:
         from contrastrec.evaluation import embedding_diagnostics
 
