@@ -183,3 +183,26 @@ def test_a_real_sample_states_its_true_counts(tmp_path, capsys):
     assert res["sampled"] == 10 and res["valid_users"] == res["test_users"] == 10
     assert res["valid_of"] == res["test_of"] == 40
     assert "a seeded sample of 10 of 40 users" in so
+
+
+# --------------------------------------------------------------------------- suggestions
+def test_seq_train_prefixes_suggests_the_top_level_key(tmp_path, capsys):
+    """It said "cl4srec has no key 'train_prefixes'", while the top-level `train_prefixes` works."""
+    rc, _, err, out = train(capsys, tmp_path, "seq.train_prefixes=true", model="cl4srec")
+    assert rc == 2
+    assert_one_line_error(err, "seq.train_prefixes", "did you mean 'train_prefixes'?")
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("model, key, right", [
+    ("cl4srec", "graph.n_layers", "n_layers"),  # a legacy section
+    ("sgl", "ssl.lr", "lr"),  # a shared section (it suggested 'ssl.loss')
+    ("cl4srec", "cl4srec.lr", "lr"),  # the model's own section ("a key of model cl4srec, but ... is cl4srec")
+    ("simgcl", "simgcl.epochs", "epochs"),
+    ("sgl", "ssl.tau", "ssl.temperature"),  # a section's own spelling still comes first
+])
+def test_a_top_level_key_in_a_section_suggests_the_top_level_key(model, key, right):
+    with pytest.raises(ConfigError) as e:
+        build_config(model, None, {key: 1})
+    assert f"(did you mean {right!r}?)" in str(e.value), str(e.value)
+    assert f"this config's model is {model}" not in str(e.value)

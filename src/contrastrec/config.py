@@ -326,9 +326,9 @@ def _suggest(key: str, valid) -> str:
     norm = str(key).strip().lower().replace("-", "_")
     head, _, tail = norm.rpartition(".")
     candidates = [ALIASES.get(norm), ALIASES.get(tail)]
-    if head:  # a section's own spelling: ssl.tau -> ssl.temperature, simgcl.temp -> (no such key)
+    if head:  # a section's own spelling (ssl.tau -> ssl.temperature), then a top-level key (seq.max_len -> max_len)
         alias = ALIASES.get(tail, "")
-        candidates.insert(0, f"{head}.{alias.rpartition('.')[2]}" if alias else None)
+        candidates[:0] = [f"{head}.{alias.rpartition('.')[2]}" if alias else None, tail]
     for c in candidates:
         if c and c in valid and c != key:
             return f" (did you mean {c!r}?)"
@@ -457,8 +457,12 @@ def _resolve_key(cfg: Config, key: str, where: str, legacy: str = "translate") -
             return cfg.params, rest
         if legacy == "drop":
             return None
+        if rest in valid_keys():
+            raise ConfigError(f"{where}{key}: {rest} is a top-level key, not one of the {head} section "
+                              f"(did you mean {rest!r}?)")
         raise ConfigError(f"{where}{key} does nothing for model {cfg.model}: model keys live in the model's own "
-                          f"section now (e.g. simgcl.eps), and {cfg.model} has no key {rest!r}")
+                          f"section now (e.g. simgcl.eps), and {cfg.model} has no key {rest!r}"
+                          f"{_suggest(key, valid_keys(model=cfg.model))}")
     keys = valid_keys()
     if key in keys:
         obj: Any = cfg
@@ -466,6 +470,9 @@ def _resolve_key(cfg: Config, key: str, where: str, legacy: str = "translate") -
         for p in parts[:-1]:
             obj = getattr(obj, p)
         return obj, parts[-1]
+    if rest and head == cfg.model:  # a model without a section of its own
+        raise ConfigError(f"{where}unknown key {key!r}: model {cfg.model} has no keys of its own"
+                          f"{_suggest(key, valid_keys(model=cfg.model))}")
     if rest:
         from contrastrec.models.registry import registered
 
