@@ -206,3 +206,46 @@ def test_a_top_level_key_in_a_section_suggests_the_top_level_key(model, key, rig
         build_config(model, None, {key: 1})
     assert f"(did you mean {right!r}?)" in str(e.value), str(e.value)
     assert f"this config's model is {model}" not in str(e.value)
+
+
+# --------------------------------------------------------------------------- memory
+def test_the_memory_estimate_counts_tables_optimizer_state_and_one_evaluation_chunk():
+    from contrastrec.training.loop import build_model
+    from contrastrec.training.memory import estimate_training_bytes
+    from tests.conftest import make_tiny
+
+    mf = build_config("mf", None, {"embedding_dim": 8, "eval_batch_size": 16})
+    # (10 users + 20 items) x 8 values x 4 bytes x (value, gradient, 2 Adam moments) + 16 x 20 scores x 4 bytes
+    assert estimate_training_bytes(mf, 10, 20) == 30 * 8 * 4 * 4 + 16 * 20 * 4
+    sas = build_config("sasrec", None, {"embedding_dim": 8, "eval_batch_size": 16, "max_len": 5, "n_layers": 2})
+    tables = (20 + 2) * 8 + 5 * 8 + 2 * 12 * 8 * 8  # items (+ padding, mask), positions, blocks; no user table
+    assert estimate_training_bytes(sas, 10, 20) == estimate_training_bytes(sas, 10**6, 20) == 16 * tables + 16 * 20 * 4
+    assert estimate_training_bytes(build_config("pop", None, {"eval_batch_size": 16}), 10, 20) == 16 * 20 * 4
+    for cfg in (mf, sas):  # a lower bound of what the built model holds
+        model = build_model(cfg, make_tiny(10, 20, sequential=cfg is sas))
+        assert estimate_training_bytes(cfg, 10, 20) <= 16 * sum(p.numel() for p in model.parameters()) + 16 * 20 * 4
+
+
+def test_a_model_larger_than_the_free_memory_is_refused_before_it_is_allocated(tmp_path, capsys):
+    """`embedding_dim=1e8` allocated until the process was killed (here 1e11: 28 TB, refused on
+    any machine, so that the old code fails fast instead of swapping)."""
+    rc, _, err, out = train(capsys, tmp_path, "embedding_dim=1e11")
+    assert rc == 2
+    line = assert_one_line_error(err, "embedding_dim=100000000000", "needs at least", "GiB", "free")
+    assert "104,308.1 GiB" in line  # (40 + 30) x 1e11 x 4 bytes x 4 (+ one evaluation chunk)
+    assert not (out / "config.yaml").exists() and not (out / "log.jsonl").exists()
+
+
+def test_the_check_compares_with_the_free_memory(monkeypatch):
+    import torch
+
+    from contrastrec.training import memory
+
+    cfg = build_config("mf", None, {"embedding_dim": 64})
+    need = memory.estimate_training_bytes(cfg, 1000, 1000)
+    monkeypatch.setattr(memory, "available_bytes", lambda device: need)
+    memory.check_memory(cfg, 1000, 1000, torch.device("cpu"))  # just fits
+    monkeypatch.setattr(memory, "available_bytes", lambda device: need - 1)
+    with pytest.raises(ConfigError, match="embedding_dim=64: model mf on 1,000 users and 1,000 items needs"):
+        memory.check_memory(cfg, 1000, 1000, torch.device("cpu"))
+    assert memory.available_bytes(torch.device("cpu")) > 0  # this machine can tell

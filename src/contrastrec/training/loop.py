@@ -43,6 +43,7 @@ from contrastrec.training.batches import (
 )
 from contrastrec.training.distributed import current, init_from_env, shard_batch
 from contrastrec.training.optim import TrainingError, build_optimizer
+from contrastrec.training.memory import check_memory
 from contrastrec.training.rundir import RunDir, RunDirError
 from contrastrec.training.checkpoint import (
     RunLock,
@@ -403,6 +404,7 @@ def _fit(
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    check_memory(cfg, dataset.n_users, dataset.n_items, device)  # before allocating: a one-line refusal
     seed_everything(cfg.seed)
     model = build_model(cfg, dataset).to(device)
     batches = make_batches(model, cfg, dataset)
