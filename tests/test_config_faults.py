@@ -249,3 +249,19 @@ def test_the_check_compares_with_the_free_memory(monkeypatch):
     with pytest.raises(ConfigError, match="embedding_dim=64: model mf on 1,000 users and 1,000 items needs"):
         memory.check_memory(cfg, 1000, 1000, torch.device("cpu"))
     assert memory.available_bytes(torch.device("cpu")) > 0  # this machine can tell
+
+
+def test_a_run_config_yaml_is_written_without_aliases_and_reads_back(tmp_path, capsys):
+    """The run's config.yaml is read back with the strict loader (`--config RUN/config.yaml`):
+    a value shared by two keys must not be written as an alias."""
+    from contrastrec.config import dump_yaml, parse_yaml
+
+    shared = [5, 10]
+    text = dump_yaml({"ks": shared, "ssl": {"ks": shared}})
+    assert "&" not in text and parse_yaml(text, "x") == {"ks": [5, 10], "ssl": {"ks": [5, 10]}}
+    rc, _, err, out = train(capsys, tmp_path)
+    assert rc == 0, err
+    from contrastrec.config import config_from_dict
+
+    saved = load_yaml(out / "config.yaml")
+    assert config_from_dict(saved).to_dict() == saved

@@ -63,6 +63,18 @@ def parse_yaml(text: str, where: str) -> Any:
         raise ConfigError(f"{where}{line}: invalid YAML ({problem})") from None
 
 
+class _NoAliasDumper(yaml.SafeDumper):
+    """``yaml.safe_dump`` that writes a value shared by two keys twice instead of as an alias."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """``data`` as YAML that :func:`parse_yaml` reads back (no anchors or aliases), keys in order."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
+
+
 def _short(value: Any, limit: int = 60) -> str:
     """``repr(value)``, cut to ``limit`` characters (values quoted in error messages)."""
     r = repr(value)

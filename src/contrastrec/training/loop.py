@@ -28,9 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import yaml
 
-from contrastrec.config import Config, model_class, resume_config
+from contrastrec.config import Config, dump_yaml, model_class, resume_config
 from contrastrec.data.dataset import Dataset
 from contrastrec.data.sequences import padded_histories
 from contrastrec.evaluation import FullRankingEvaluator
@@ -424,7 +423,7 @@ def _fit(
     else:
         opt = new_optimizer()
         if d.main:
-            atomic_write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            atomic_write_text(run.config, dump_yaml(cfg.to_dict()))
             dataset.save_id_maps(run.id_maps)
             atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
         for note in dataset.notes:
