@@ -537,7 +537,8 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
 
     One ``--set`` may hold several ``key=value`` pairs, as separate arguments (``--set a=1 b=2``,
     given here as a list) or in one quoted argument. Values are parsed
-    as YAML scalars (so ``1e-3`` is a number and ``[5,10]`` a list).
+    as YAML (so ``1e-3`` is a number and ``[5,10]`` a list), by :func:`parse_yaml` (no aliases);
+    a list or mapping that is not valid YAML is refused naming the key.
     """
     out: dict[str, Any] = {}
     flat: list[str] = []
