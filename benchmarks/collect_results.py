@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-import yaml
+from contrastrec.config import load_yaml
 
 PEER_NUMBERS = Path(__file__).with_name("peer_numbers.yaml")
 SEQ_KEYS = ("hit@5", "hit@20", "ndcg@5", "ndcg@20")
@@ -25,7 +25,7 @@ GRAPH_KEYS = ("recall@10", "recall@20", "recall@40", "ndcg@10", "ndcg@20", "ndcg
 
 def load_peer_numbers(path: Path = PEER_NUMBERS) -> dict:
     """The cited outside numbers (benchmarks/peer_numbers.yaml) in the shapes the sections use."""
-    d = yaml.safe_load(path.read_text())
+    d = load_yaml(path)
     speed = d["speed"]
     return {
         # sequential: (data set folder, model) -> (HR@5, HR@20, NDCG@5, NDCG@20)
@@ -253,7 +253,7 @@ def trials_section(root: Path) -> list[str]:
         settings = ""
         cfgp = p.parent / "config.yaml"
         if cfgp.exists():
-            c = yaml.safe_load(cfgp.read_text())
+            c = load_yaml(cfgp)  # no aliases, bounded, one line when bad
             ssl = c.get("ssl", {})
             settings = (f"{c.get('model')}: lr {c.get('lr')}, reg {c.get('reg_weight')}, wd {c.get('weight_decay')}, "
                         f"λ {ssl.get('weight')}, τ {ssl.get('temperature')}")

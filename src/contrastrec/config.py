@@ -9,6 +9,7 @@ import dataclasses
 import difflib
 import functools
 import math
+import stat
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,65 @@ import yaml
 
 class ConfigError(ValueError):
     """Invalid configuration (unknown key, bad value, incompatible combination)."""
+
+
+MAX_CONFIG_BYTES = 1 << 20  # a config file (or a tuning space) larger than this is refused
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load`` without anchors and aliases (nested aliases expand exponentially: a few
+    hundred bytes become gigabytes) and without duplicate keys (the last one would win silently)."""
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise yaml.composer.ComposerError(None, None, "YAML anchors and aliases (&, *) are not accepted",
+                                              event.start_mark)
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        first: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            try:
+                seen = key in first
+            except TypeError:  # an unhashable key: the base class reports it
+                continue
+            if seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r} (first at line {first[key]})", key_node.start_mark)
+            first[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+def parse_yaml(text: str, where: str) -> Any:
+    """``text`` parsed as YAML by :class:`_StrictLoader`; a ``ConfigError`` naming ``where`` (and
+    the line, for text of several lines) when it is not valid."""
+    try:
+        return yaml.load(text, Loader=_StrictLoader)  # noqa: S506  (a SafeLoader subclass)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None and "\n" in text.strip() else ""
+        problem = getattr(e, "problem", None) or " ".join(str(e).split())
+        raise ConfigError(f"{where}{line}: invalid YAML ({problem})") from None
+
+
+class _NoAliasDumper(yaml.SafeDumper):
+    """``yaml.safe_dump`` that writes a value shared by two keys twice instead of as an alias."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    """``data`` as YAML that :func:`parse_yaml` reads back (no anchors or aliases), keys in order."""
+    return yaml.dump(data, Dumper=_NoAliasDumper, sort_keys=False)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr(value)``, cut to ``limit`` characters (values quoted in error messages)."""
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
 @dataclass
@@ -232,7 +292,7 @@ def model_class(name: str) -> type:
 
     models = registered()
     if name not in models:
-        raise ConfigError(f"unknown model {name!r}{_suggest(name, models)}; valid: {', '.join(sorted(models))}")
+        raise ConfigError(f"unknown model {_short(name)}{_suggest(name, models)}; valid: {', '.join(sorted(models))}")
     return models[name]
 
 
@@ -286,9 +346,9 @@ def _suggest(key: str, valid) -> str:
     norm = str(key).strip().lower().replace("-", "_")
     head, _, tail = norm.rpartition(".")
     candidates = [ALIASES.get(norm), ALIASES.get(tail)]
-    if head:  # a section's own spelling: ssl.tau -> ssl.temperature, simgcl.temp -> (no such key)
+    if head:  # a section's own spelling (ssl.tau -> ssl.temperature), then a top-level key (seq.max_len -> max_len)
         alias = ALIASES.get(tail, "")
-        candidates.insert(0, f"{head}.{alias.rpartition('.')[2]}" if alias else None)
+        candidates[:0] = [f"{head}.{alias.rpartition('.')[2]}" if alias else None, tail]
     for c in candidates:
         if c and c in valid and c != key:
             return f" (did you mean {c!r}?)"
@@ -338,7 +398,8 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
         return _coerce(key, value, inner[0])
     if origin is list:
         if isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else [v for v in value.split(",") if v]
+            value = (parse_yaml(value, key) if value.strip().startswith("[")
+                     else [v for v in value.split(",") if v])
         if not isinstance(value, (list, tuple)):
             value = [value]
         return [_coerce(key, v, args[0]) for v in value]
@@ -386,14 +447,16 @@ def _coerce(key: str, value: Any, typ: Any) -> Any:
     return value
 
 
-def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+def _flatten(d: dict, prefix: str = "", where: str = "") -> dict[str, Any]:
+    """``{"ssl": {"loss": x}}`` -> ``{"ssl.loss": x}``; a key given twice (``ssl.loss`` and ``ssl:
+    {loss:}``) is refused: one spelling would silently win."""
     out: dict[str, Any] = {}
     for k, v in d.items():
         key = prefix + str(k)
-        if isinstance(v, dict):
-            out.update(_flatten(v, key + "."))
-        else:
-            out[key] = v
+        flat = _flatten(v, key + ".", where) if isinstance(v, dict) else {key: v}
+        for twice in flat.keys() & out.keys():
+            raise ConfigError(f"{where}{twice} is given twice (as a dotted key and inside its section)")
+        out.update(flat)
     return out
 
 
@@ -414,8 +477,12 @@ def _resolve_key(cfg: Config, key: str, where: str, legacy: str = "translate") -
             return cfg.params, rest
         if legacy == "drop":
             return None
+        if rest in valid_keys():
+            raise ConfigError(f"{where}{key}: {rest} is a top-level key, not one of the {head} section "
+                              f"(did you mean {rest!r}?)")
         raise ConfigError(f"{where}{key} does nothing for model {cfg.model}: model keys live in the model's own "
-                          f"section now (e.g. simgcl.eps), and {cfg.model} has no key {rest!r}")
+                          f"section now (e.g. simgcl.eps), and {cfg.model} has no key {rest!r}"
+                          f"{_suggest(key, valid_keys(model=cfg.model))}")
     keys = valid_keys()
     if key in keys:
         obj: Any = cfg
@@ -423,6 +490,9 @@ def _resolve_key(cfg: Config, key: str, where: str, legacy: str = "translate") -
         for p in parts[:-1]:
             obj = getattr(obj, p)
         return obj, parts[-1]
+    if rest and head == cfg.model:  # a model without a section of its own
+        raise ConfigError(f"{where}unknown key {key!r}: model {cfg.model} has no keys of its own"
+                          f"{_suggest(key, valid_keys(model=cfg.model))}")
     if rest:
         from contrastrec.models.registry import registered
 
@@ -435,15 +505,19 @@ def apply_overrides(cfg: Config, overrides: dict[str, Any], source: str = "", le
     """Apply flat or nested overrides to ``cfg`` in place, validating keys, types and choices.
     Keys of the model's own section are ``<model>.<key>`` (``cfg.params``)."""
     where = f"{source}: " if source else ""
-    for key, value in _flatten(overrides).items():
+    set_by: dict[tuple[int, str], str] = {}  # (section, key) -> the spelling that set it
+    for key, value in _flatten(overrides, where=where).items():
         if key == "model":
             if str(value) != cfg.model:
-                raise ConfigError(f"{where}model {value!r} differs from the config's model {cfg.model!r}")
+                raise ConfigError(f"{where}model {_short(value)} differs from the config's model {cfg.model!r}")
             continue
         found = _resolve_key(cfg, key, where, legacy)
         if found is None:
             continue
         obj, attr = found
+        first = set_by.setdefault((id(obj), attr), key)
+        if first != key and legacy == "translate":
+            raise ConfigError(f"{where}{key} and {first} are the same key, given twice")
         typ = _field_types(type(obj))[attr]
         try:
             val = _coerce(key, value, typ)
@@ -471,7 +545,8 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
 
     One ``--set`` may hold several ``key=value`` pairs, as separate arguments (``--set a=1 b=2``,
     given here as a list) or in one quoted argument. Values are parsed
-    as YAML scalars (so ``1e-3`` is a number and ``[5,10]`` a list).
+    as YAML (so ``1e-3`` is a number and ``[5,10]`` a list), by :func:`parse_yaml` (no aliases);
+    a list or mapping that is not valid YAML is refused naming the key.
     """
     out: dict[str, Any] = {}
     flat: list[str] = []
@@ -484,10 +559,7 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
             k, v = tok.split("=", 1)
             if not k:
                 raise ConfigError(f"--set expects key=value, got {tok!r}")
-            try:
-                val = yaml.safe_load(v) if v != "" else ""
-            except yaml.YAMLError:
-                val = v
+            val = _set_value(k.strip(), v)
             if isinstance(val, str):  # YAML 1.1 reads "1e-3" as a string
                 try:
                     val = float(val) if any(c in val for c in ".eE") else int(val)
@@ -497,16 +569,46 @@ def parse_set_args(items: list[str]) -> dict[str, Any]:
     return out
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
+def read_config_text(path: str | Path) -> str:
+    """The text of a config file: a regular file (not a folder, FIFO or device, which could block or
+    never end) of at most :data:`MAX_CONFIG_BYTES`, in UTF-8. Refusals are one-line ConfigErrors."""
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text())
+        mode = p.stat().st_mode
     except FileNotFoundError:
         raise ConfigError(f"{p}: config file not found") from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        raise ConfigError(f"{p}{line}: invalid YAML ({getattr(e, 'problem', e)})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise ConfigError(f"{p}: not a regular file ({kind}); give a YAML file")
+    with p.open("rb") as f:
+        data = f.read(MAX_CONFIG_BYTES + 1)  # bounded, whatever the file claims its size is
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: larger than {MAX_CONFIG_BYTES >> 20} MiB; not a config file")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{p}:{line}: not UTF-8 text "
+                          f"(byte 0x{data[e.start]:02x}); save the file as UTF-8") from None
+
+
+def _set_value(key: str, text: str) -> Any:
+    """A ``--set`` value parsed as YAML. A flow list or mapping (``[5,10]``) that is not valid YAML is
+    refused; any other text that is not valid YAML is taken as the string it is."""
+    if text == "":
+        return ""
+    try:
+        return parse_yaml(text, f"--set {key}={_short(text)}")
+    except ConfigError:
+        if text.lstrip().startswith(("[", "{")):
+            raise
+        return text
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """A YAML mapping from a config file (:func:`read_config_text`, :func:`parse_yaml`)."""
+    p = Path(path)
+    data = parse_yaml(read_config_text(p), str(p))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -547,6 +649,29 @@ def build_config(
     return cfg
 
 
+MAX_K = 1_000_000  # the largest cut-off (ks) accepted
+SEED_MAX = 2**32 - 1  # numpy's and torch's generators take seeds (and seed * salt + epoch) in range
+# key -> its least valid value and what the value means, checked by validate
+MINIMUMS: dict[str, tuple[int, str]] = {
+    "n_negatives": (1, "sampled negatives per positive"),
+    "ssl.n_negatives": (1, "explicit negatives per anchor"),
+    "weight_decay": (0, "0 = none"),
+    "threads": (0, "0 = torch's default"),
+    "k_core": (0, "0 = no filtering"),
+    "max_train_seconds": (0, "0 = no limit"),
+}
+
+
+def _check_minimums(cfg: Config) -> None:
+    """Refuse a value of :data:`MINIMUMS` below its least valid value, naming the key and the range."""
+    for key, (least, meaning) in MINIMUMS.items():
+        obj: Any = cfg
+        for part in key.split("."):
+            obj = getattr(obj, part)
+        if obj < least:
+            raise ConfigError(f"{key} must be >= {least} ({meaning}), got {obj}")
+
+
 def validate(cfg: Config, explicit: set[str] | None = None) -> None:
     """Cross-field checks; incompatible combinations are refused here, at configuration time.
     ``explicit``: keys a file or ``--set`` named; any of them that does nothing is refused."""
@@ -556,6 +681,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
             raise ConfigError(f"{k} must be positive, got {getattr(cfg, k)}")
     if cfg.patience < 0:
         raise ConfigError(f"patience must be >= 0, got {cfg.patience}")
+    _check_minimums(cfg)
+    if not 0 <= cfg.seed <= SEED_MAX:
+        raise ConfigError(f"seed must be an integer in [0, {SEED_MAX}], got {_short(cfg.seed)}")
     if cfg.lr <= 0:
         raise ConfigError(f"lr must be positive, got {cfg.lr}")
     if cfg.ssl.max_anchors < 0:
@@ -580,8 +708,9 @@ def validate(cfg: Config, explicit: set[str] | None = None) -> None:
         raise ConfigError(f"ssl.temperature must be positive, got {cfg.ssl.temperature}")
     if not 0 <= cfg.ssl.tau_plus < 1:
         raise ConfigError(f"ssl.tau_plus must be in [0, 1), got {cfg.ssl.tau_plus}")
-    if any(k <= 0 for k in cfg.ks):
-        raise ConfigError(f"ks must be positive, got {cfg.ks}")
+    if any(not 1 <= k <= MAX_K for k in cfg.ks):
+        raise ConfigError(f"ks: each cut-off must be in [1, {MAX_K}], got {_short(cfg.ks)} (a cut-off above the "
+                          "number of items ranks every item; the ranks beyond it count as misses)")
     from contrastrec.evaluation.metrics import parse_metric  # local: avoids import cycles
 
     try:

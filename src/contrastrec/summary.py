@@ -34,9 +34,12 @@ def run_summary(res: dict, run_dir: str | Path) -> str:
         if f"coverage@{k}" in groups:
             lines.append(f"  test @{k}: coverage {groups[f'coverage@{k}']:.3f}, ARP {groups[f'arp@{k}']:.1f}, "
                          f"Gini {groups[f'gini@{k}']:.3f}")
-    if res.get("eval_users"):
-        lines.append(f"note: validation and test metrics are means over a seeded sample of "
-                     f"{res['eval_users']['sampled']} users (eval_users); each user is ranked against every item")
+    sample = res.get("eval_users") or {}
+    if sample.get("sampled"):
+        lines.append(f"note: validation and test metrics are means over a seeded sample of {sample['sampled']} "
+                     "users (eval_users); each user is ranked against every item")
+    elif sample.get("full"):
+        lines.append(f"note: {sample['note']}")
     lines.append(f"wrote {run_dir} (results.json; --json prints it)")
     return "\n".join(lines)
 

@@ -18,7 +18,8 @@ Definitions at cut-off ``k`` (``hits@k`` = number of True in the first ``k`` col
 
 Users with ``n_targets == 0`` get 0 for every metric (the evaluator skips them anyway).
 All metrics are computed once at ``K = max(ks)`` and sliced for smaller cut-offs. When the hits
-matrix has fewer than ``k`` columns (catalogue smaller than ``k``), missing ranks count as misses.
+matrix has fewer than ``k`` columns (catalogue smaller than ``k``), missing ranks count as misses
+(computed without padding: a ``k`` far above the catalogue costs no memory).
 """
 from __future__ import annotations
 
@@ -130,31 +131,32 @@ def compute_metrics(
     """
     _check(topk_hits, n_targets)
     specs = resolve_metric_specs(ks, metrics)
-    B, K_have = topk_hits.shape
-    K = max(k for _, k in specs)
+    B = topk_hits.shape[0]
+    K = min(max(k for _, k in specs), topk_hits.shape[1])  # ranks held; those beyond are misses (no padding)
     device = topk_hits.device
-    hits = topk_hits.to(torch.float64)
-    if K_have < K:  # fewer ranked items than the largest cut-off: missing ranks are misses
-        hits = torch.cat([hits, hits.new_zeros(B, K - K_have)], dim=1)
-    elif K_have > K:
-        hits = hits[:, :K]
+    hits = topk_hits[:, :K].to(torch.float64)
     n_t = n_targets.to(device=device, dtype=torch.float64)
     has = n_t > 0
     safe_n = torch.where(has, n_t, torch.ones_like(n_t))
     names = {n for n, _ in specs}
 
+    def upto(cum: torch.Tensor, k: int) -> torch.Tensor:  # column k of [0, cum...]: the sum over ranks < k
+        return cum[:, min(k, K) - 1] if min(k, K) > 0 else cum.new_zeros(B)
+
     cum_hits = hits.cumsum(dim=1)  # [B, K]
     out: dict[str, torch.Tensor] = {}
     if "ndcg" in names:
-        disc = _discounts(K, device)
-        cum_dcg = (hits * disc).cumsum(dim=1)  # [B, K]
-        ideal = torch.cat([disc.new_zeros(1), disc.cumsum(0)])  # ideal[m] = DCG of m top hits
+        cum_dcg = (hits * _discounts(K, device)).cumsum(dim=1)  # [B, K]
+        most = min(max(k for _, k in specs), int(n_targets.max()) if B else 0)  # the most top hits an IDCG counts
+        ideal = torch.cat([hits.new_zeros(1), _discounts(most, device).cumsum(0)])  # ideal[m] = DCG of m top hits
     if "mrr" in names:
         ranks = torch.arange(K, device=device).expand(B, K)
-        first = torch.where(hits > 0, ranks, torch.full_like(ranks, K)).min(dim=1).values  # [B]
+        first = torch.where(hits > 0, ranks, torch.full_like(ranks, K)).min(dim=1).values if K else \
+            torch.zeros(B, dtype=torch.long, device=device)  # [B]; K = no hit among the ranks held
+        found = hits.any(dim=1) if K else torch.zeros(B, dtype=torch.bool, device=device)
         rr = 1.0 / (first.to(torch.float64) + 1.0)
     for name, k in specs:
-        h = cum_hits[:, k - 1]
+        h = upto(cum_hits, k)
         if name == "recall":
             v = torch.where(has, h / safe_n, torch.zeros_like(h))
         elif name == "precision":
@@ -164,10 +166,10 @@ def compute_metrics(
         elif name == "ndcg":
             m = torch.clamp(n_targets.to(device), max=k).to(torch.long)
             idcg = ideal[m]
-            v = torch.where(has, cum_dcg[:, k - 1] / torch.where(has, idcg, torch.ones_like(idcg)),
+            v = torch.where(has, upto(cum_dcg, k) / torch.where(has, idcg, torch.ones_like(idcg)),
                             torch.zeros_like(h))
         elif name == "mrr":
-            v = torch.where(first < k, rr, torch.zeros_like(rr))
+            v = torch.where(found & (first < k), rr, torch.zeros_like(rr))
         else:  # pragma: no cover - resolve_metric_specs guarantees canonical names
             raise AssertionError(name)
         out[f"{name}@{k}"] = v

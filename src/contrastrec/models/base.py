@@ -83,6 +83,15 @@ class Recommender(nn.Module):
                 raise ConfigError(f"optimizer=lazy_adam does not apply to model {cfg.model}: {why}")
 
     @classmethod
+    def table_values(cls, cfg: Config, n_users: int, n_items: int) -> dict[str, int]:
+        """The trainable tables the model allocates under ``cfg`` -> their number of float32 values, for
+        the memory check before anything is allocated (``contrastrec.training.memory``). Default: a
+        user and an item table of ``embedding_dim`` columns; none for an untrained model."""
+        if cls.task == "none":
+            return {}
+        return {"users": n_users * cfg.embedding_dim, "items": n_items * cfg.embedding_dim}
+
+    @classmethod
     def dense_tables(cls, cfg: Config) -> str:
         """Why no embedding table of the model under ``cfg`` can take row-sparse gradients
         (``optimizer=lazy_adam``): a table read whole in training; ``""`` when one can

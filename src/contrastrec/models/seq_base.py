@@ -88,6 +88,16 @@ class SequentialModel(Recommender):
             )
 
     @classmethod
+    def table_values(cls, cfg: Config, n_users: int, n_items: int) -> dict[str, int]:
+        """The item table (with the padding and mask tokens); SASRec's encoder adds its positions and
+        blocks (attention 4·d², feed-forward 8·d² each). No user table."""
+        d = cfg.embedding_dim
+        out = {"items": (n_items + 2) * d}
+        if (cfg.encoder or cls.DEFAULTS.get("encoder", "sasrec")) == "sasrec":
+            out.update(positions=cfg.max_len * d, blocks=cfg.n_layers * 12 * d * d)
+        return out
+
+    @classmethod
     def dense_tables(cls, cfg: Config) -> str:
         loss = cfg.loss or cls.DEFAULTS.get("loss", "ce")
         if loss == "ce":

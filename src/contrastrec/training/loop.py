@@ -28,9 +28,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import yaml
 
-from contrastrec.config import Config, model_class, resume_config
+from contrastrec.config import Config, dump_yaml, model_class, resume_config
 from contrastrec.data.dataset import Dataset
 from contrastrec.data.sequences import padded_histories
 from contrastrec.evaluation import FullRankingEvaluator
@@ -44,6 +43,7 @@ from contrastrec.training.batches import (
 )
 from contrastrec.training.distributed import current, init_from_env, shard_batch
 from contrastrec.training.optim import TrainingError, build_optimizer
+from contrastrec.training.memory import check_memory
 from contrastrec.training.rundir import RunDir, RunDirError
 from contrastrec.training.checkpoint import (
     RunLock,
@@ -365,11 +365,29 @@ def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEval
                                 sample_users=cfg.eval_users, seed=cfg.seed, shard=(d.rank, d.world))
 
 
-def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | None = None) -> dict[str, float]:
+def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | None = None,
+              evaluator: FullRankingEvaluator | None = None) -> dict[str, float]:
     """The single test evaluation, on ``checkpoint`` (the validation-selected one) when given."""
     if checkpoint is not None:
         model.load_state_dict(load_checkpoint(checkpoint)["model"])
-    return evaluate_model(model, dataset, "test", make_evaluator(dataset, "test", cfg), cfg.max_len, cfg.eval_graph)
+    evaluator = evaluator or make_evaluator(dataset, "test", cfg)
+    return evaluate_model(model, dataset, "test", evaluator, cfg.max_len, cfg.eval_graph)
+
+
+def eval_users_record(requested: int, valid: FullRankingEvaluator | None,
+                      test: FullRankingEvaluator | None) -> dict[str, Any] | None:
+    """What results.json says of ``eval_users``: the users each phase really evaluated, and whether
+    that was a sample or (``eval_users`` not below the users with a target) every user."""
+    if not requested:
+        return None
+    phases = {"valid": valid, "test": test}
+    counts = {f"{p}_users": e.n_users if e else None for p, e in phases.items()}
+    if any(e is not None and e.sampled for e in phases.values()):
+        return {"sampled": requested, **counts, **{f"{p}_of": e.n_candidates if e else None for p, e in phases.items()},
+                "note": "metrics are means over a seeded sample of users; each is ranked against every item"}
+    return {"requested": requested, "full": True, **counts,
+            "note": f"eval_users={requested} is not below the number of users with a target: every user was "
+                    "evaluated (a full evaluation)"}
 
 
 def _checkpoint(cfg: Config, model, **extra) -> dict[str, Any]:
@@ -426,6 +444,7 @@ def _fit(
     device = resolve_device(cfg.device)
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
+    check_memory(cfg, dataset.n_users, dataset.n_items, device)  # before allocating: a one-line refusal
     seed_everything(cfg.seed)
     model = build_model(cfg, dataset).to(device)
     batches = make_batches(model, cfg, dataset)
@@ -445,7 +464,7 @@ def _fit(
     else:
         opt = new_optimizer()
         if d.main:
-            atomic_write_text(run.config, yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+            atomic_write_text(run.config, dump_yaml(cfg.to_dict()))
             dataset.save_id_maps(run.id_maps)
             atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
         for note in dataset.notes:
@@ -470,6 +489,9 @@ def _fit(
     if valid_eval is not None and valid_eval.sampled:
         log(f"evaluation: a seeded sample of {valid_eval.n_users} of {valid_eval.n_candidates} users "
             f"(eval_users), each ranked against all {dataset.n_items} items")
+    elif valid_eval is not None and cfg.eval_users:
+        log(f"evaluation: eval_users={cfg.eval_users} >= the {valid_eval.n_candidates} users with a validation "
+            "target: every user is evaluated (a full evaluation)")
     deadline = time.time() + cfg.max_train_seconds if cfg.max_train_seconds > 0 else math.inf
     guard = DivergenceGuard(first=state.loss_first)
 
@@ -544,10 +566,10 @@ def _fit(
     if not cfg.refit:
         valid_metrics, final["valid"] = final_evaluation(model, dataset, "valid", valid_eval, cfg, groups)
     test_metrics, eval_seconds = None, 0.0
+    test_eval = make_evaluator(dataset, "test", cfg) if evaluate_test else None
     if evaluate_test:
         te = time.time()
-        test_metrics, final["test"] = final_evaluation(model, dataset, "test", make_evaluator(dataset, "test", cfg),
-                                                       cfg, groups)
+        test_metrics, final["test"] = final_evaluation(model, dataset, "test", test_eval, cfg, groups)
         eval_seconds = time.time() - te
         if tracker is not None:
             from contrastrec.tracking import metric_name as _tname
@@ -586,10 +608,7 @@ def _fit(
     if cfg.schema == "integrated":
         results["integrated"] = "views"  # the definition of docs/compose.md (issue 13), not the older one
     if cfg.eval_users:
-        n_valid = valid_eval.n_users if valid_eval is not None else None
-        results["eval_users"] = {"sampled": cfg.eval_users, "valid_users": n_valid,
-                                 "note": "metrics are means over a seeded sample of users; each is ranked "
-                                         "against every item"}
+        results["eval_users"] = eval_users_record(cfg.eval_users, valid_eval, test_eval)
     try:
         from contrastrec.evaluation import embedding_diagnostics
 
