@@ -280,12 +280,12 @@ def cmd_recommend(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from contrastrec.serving.app import serve
+    from contrastrec.serving.app import BadAddress, serve
     from contrastrec.tracking import MissingExtra
 
     try:
         serve(args.run, args.host, args.port, args.threads, args.dataset, args.log_level)
-    except MissingExtra as e:
+    except (MissingExtra, BadAddress) as e:
         raise _fail(str(e)) from None
     return 0
 
@@ -358,7 +358,8 @@ def add_serving_commands(sub) -> None:
                         "\"user\": optional}, GET /health; OpenAPI docs at /docs.")
     sv.add_argument("--run", required=True, help="run directory")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000, help="default 8000")
+    sv.add_argument("--port", type=int, default=8000, help="1..65535 (default 8000); checked, with --host, "
+                    "before the run is loaded")
     sv.add_argument("--threads", type=int, default=2,
                     help="torch threads (default 2); FAISS searches use one thread per request")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])

@@ -231,8 +231,9 @@ def test_serve_binds_to_localhost_by_default(monkeypatch, stub_engine):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     monkeypatch.setattr(faiss, "omp_set_num_threads", lambda n: None)
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: got.update(kw, app=app))
+    monkeypatch.setattr(app_module, "check_address", lambda host, port: got.update(checked=(host, port)))
     assert main(["serve", "--run", "some-run"]) == 0
-    assert got["host"] == "127.0.0.1"
+    assert got["host"] == "127.0.0.1" and got["checked"] == ("127.0.0.1", 8000)
     from contrastrec.serving.app import BodyLimit
 
     assert any(m.cls is BodyLimit for m in got["app"].user_middleware)

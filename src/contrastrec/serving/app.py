@@ -10,6 +10,8 @@ The service binds to 127.0.0.1 unless told otherwise.
 """
 
 import json
+import math
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -95,6 +97,40 @@ def _require_fastapi():
         raise MissingExtra("contrastrec serve", "fastapi and uvicorn", "serve") from None
 
 
+class BadAddress(ValueError):
+    """A ``--host``/``--port`` the service cannot listen on (checked before the model is loaded)."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port outside 1..65535, a host that does not resolve, or an address that cannot be
+    bound now (in use, not this machine's, privileged), so that ``serve`` fails before loading the run."""
+    if not 1 <= port <= 65535:
+        raise BadAddress(f"--port {port}: must be between 1 and 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise BadAddress(f"--host {host}: not an address of this machine ({e})") from None
+    try:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            s.bind(address)
+    except OSError as e:
+        raise BadAddress(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
+def _json_safe(v: Any) -> Any:
+    """``v`` with non-finite floats as the strings JSON readers write them (``NaN``, ``Infinity``):
+    JSON has no such numbers, and a validation error echoes the input it refused."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
 def _integral_float_to_int(v: Any) -> Any:
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
@@ -104,7 +140,10 @@ def create_app(engine: Engine, max_body_bytes: int = MAX_BODY_BYTES, body_timeou
     :class:`BodyLimit` (``max_body_bytes``, ``body_timeout`` seconds)."""
     _require_fastapi()
     from fastapi import FastAPI, HTTPException, Query
+    from fastapi.encoders import jsonable_encoder
     from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -162,6 +201,10 @@ def create_app(engine: Engine, max_body_bytes: int = MAX_BODY_BYTES, body_timeou
             exc = StarletteHTTPException(405, exc.detail, headers)
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc):  # FastAPI's answer, JSON even for NaN/Infinity inputs
+        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+
     def answer(**kw) -> Answer:
         try:
             items = engine.recommend(**kw)
@@ -198,6 +241,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, thread
     ``threads`` bounds torch's intra-op threads; FAISS searches run single-threaded.
     """
     _require_fastapi()
+    check_address(host, port)  # before the run is loaded: a bad address fails in a second, not minutes
     import faiss
     import torch
     import uvicorn
