@@ -42,3 +42,40 @@ def test_curves_and_cli(tmp_path, capsys):
     assert main(["plot", "embeddings", "--run", str(trained_run("sasrec")), "--output", str(tmp_path / "e.png")]) == 0
     assert_png(tmp_path / "e.png")
     assert "wrote" in capsys.readouterr().out
+
+
+def _plot_curves(tmp_path, output, *extra):
+    return main(["plot", "curves", "--run", str(trained_run("lightgcn")), "--output", str(output), *extra])
+
+
+@pytest.mark.parametrize("name", ["x.txt", "x.pt", "x.json", "rep", "folder"])
+def test_plot_refuses_unknown_formats_and_folders_in_one_line(tmp_path, capsys, name):
+    (tmp_path / "folder").mkdir()
+    with pytest.raises(SystemExit) as e:
+        _plot_curves(tmp_path, tmp_path / name)
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / name}: ")
+    assert err.rstrip().endswith(".png, .pdf or .svg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
+
+
+@pytest.mark.parametrize("suffix, magic", [("png", PNG), ("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_plot_writes_the_format_of_its_suffix_and_prints_that_path(tmp_path, capsys, suffix, magic):
+    out = tmp_path / f"c.{suffix}"
+    assert _plot_curves(tmp_path, out) == 0
+    assert out.read_bytes().startswith(magic)
+    assert capsys.readouterr().out == f"wrote {out}\n"
+    assert [p.name for p in tmp_path.iterdir()] == [out.name]  # no temp file left beside it
+
+
+def test_plot_replaces_an_existing_file_only_with_overwrite(tmp_path, capsys):
+    out = tmp_path / "c.png"
+    out.write_bytes(b"the user's own figure")
+    with pytest.raises(SystemExit) as e:
+        _plot_curves(tmp_path, out)
+    assert e.value.code == 2
+    assert capsys.readouterr().err == f"error: {out}: exists; pass --overwrite to replace it\n"
+    assert out.read_bytes() == b"the user's own figure"
+    assert _plot_curves(tmp_path, out, "--overwrite") == 0
+    assert_png(out)

@@ -305,8 +305,12 @@ def cmd_tune(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from contrastrec.plots import plot_curves, plot_embeddings
+    from contrastrec.plots import PlotOutputError, check_output, plot_curves, plot_embeddings
 
+    try:
+        check_output(args.output, args.overwrite)  # before any run is read
+    except PlotOutputError as e:
+        raise _fail(str(e)) from None
     if args.what == "embeddings":
         out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset)
     else:
@@ -381,7 +385,8 @@ def add_serving_commands(sub) -> None:
     pl = sub.add_parser("plot", help="figures of runs: embeddings (unit circle + angle density) or curves")
     pl.add_argument("what", choices=["embeddings", "curves"])
     pl.add_argument("--run", action="append", required=True, help="run directory (repeat for embeddings)")
-    pl.add_argument("--output", required=True, help="PNG file")
+    pl.add_argument("--output", required=True, help="figure file: .png, .pdf or .svg")
+    pl.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without)")
     pl.add_argument("--max-points", type=int, default=2000, help="points per run and side (default 2000)")
     pl.add_argument("--dataset", help="override the data path stored in the runs")
     pl.set_defaults(func=cmd_plot)

@@ -6,6 +6,8 @@
   points (a random subsample); bottom row: a Gaussian KDE of their angles. A flatter angle
   density means more uniform representations.
 * :func:`plot_curves`: loss terms and validation metrics per epoch from ``log.jsonl``.
+
+A figure's format is its file's suffix, one of :data:`FORMATS`; see :func:`check_output`.
 """
 from __future__ import annotations
 
@@ -19,6 +21,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+
+FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+
+class PlotOutputError(ValueError):
+    """A figure path that cannot be written as asked (format, a folder, an existing file)."""
+
+
+def check_output(output: str | Path, overwrite: bool = False) -> Path:
+    """``output`` as the figure file to write: not a folder, its suffix one of :data:`FORMATS`, and
+    not an existing file unless ``overwrite``; else a one-line :class:`PlotOutputError` naming it."""
+    out = Path(output)
+    if out.is_dir():
+        raise PlotOutputError(f"{out}: is a folder; give a file name ending in {_suffixes()}")
+    if out.suffix[1:].lower() not in FORMATS:
+        raise PlotOutputError(f"{out}: unknown figure format {out.suffix or '(no suffix)'!r}; "
+                              f"use a name ending in {_suffixes()}")
+    if out.exists() and not overwrite:
+        raise PlotOutputError(f"{out}: exists; pass --overwrite to replace it")
+    return out
+
+
+def _suffixes() -> str:
+    return ", ".join(f".{f}" for f in FORMATS[:-1]) + f" or .{FORMATS[-1]}"
 
 
 def circle_projection(x: np.ndarray) -> np.ndarray:
@@ -120,8 +147,13 @@ def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | No
 
 
 def _save(fig, output: str | Path) -> Path:
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+    """Write ``fig`` to ``output`` in the format of its suffix, all or nothing (the caller decides
+    whether an existing file may be replaced: :func:`check_output`)."""
+    from contrastrec.training.checkpoint import atomic_write_bytes
+
+    out = check_output(output, overwrite=True)
+    try:
+        atomic_write_bytes(out, lambda f: fig.savefig(f, format=out.suffix[1:].lower(), dpi=110))
+    finally:
+        plt.close(fig)
     return out
