@@ -142,3 +142,14 @@ def test_refit_trains_on_train_plus_valid_for_the_selected_epochs(tmp_path, caps
         main(["refit", "--run", str(out), "--output", str(tmp_path / "again"), "--quiet"])
     with pytest.raises(SystemExit, match="only threads"):
         main(["refit", "--run", str(sel), "--output", str(tmp_path / "x"), "--set", "lr=0.5"])
+
+
+@pytest.mark.parametrize("model", ["sasrec", "mf"])
+def test_evaluate_refuses_eval_graph_where_it_does_nothing(capsys, model):
+    from tests.serving.runs import trained_run
+
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--run", str(trained_run(model)), "--eval-graph", "history"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --eval-graph: does nothing for model {model}: ")

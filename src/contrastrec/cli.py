@@ -204,6 +204,12 @@ def cmd_evaluate(args) -> int:
     run = Path(args.run)
     ck = load_checkpoint(run / "best.pt")
     cfg = config_of(ck, run / "best.pt")
+    if args.eval_graph:  # a key either acts or is refused
+        from contrastrec.config import inert_keys
+
+        reason = inert_keys(cfg).get("eval_graph")
+        if reason:
+            raise _fail(f"--eval-graph: does nothing for model {cfg.model}: {reason}")
     # the data must map raw ids to the rows the run was trained with (a user-rotated copy is refused)
     ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")
     model = build_model(cfg, ds)
@@ -443,7 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="override the data path stored in the run")
     e.add_argument("--eval-graph", choices=["train", "history"],
                    help="graph models: the graph for the test set (default: the run's eval_graph); "
-                        "history = train + valid, the interactions known before the test one")
+                        "history = train + valid, the interactions known before the test one; refused for "
+                        "models it does nothing for (sequential models, mf)")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("refit", help="retrain a selected run on train + valid for its selected epochs, test once",
