@@ -277,7 +277,8 @@ def cmd_recommend(args) -> int:
     except (UnknownId, BadRequest) as e:
         raise _fail(str(e)) from None
     if args.json:
-        print(json.dumps({"model": engine.model_name, "user": args.user, "history": args.history or [],
+        based_on, history = engine.basis(args.user, args.history)
+        print(json.dumps({"model": engine.model_name, "user": args.user, "based_on": based_on, "history": history,
                           "items": [{"id": i.id, "score": i.score} for i in items]}))
     else:
         rows = [{"rank": r + 1, "item": i.id, "score": i.score} for r, i in enumerate(items)]
@@ -359,7 +360,9 @@ def add_serving_commands(sub) -> None:
     r.add_argument("--history", nargs="+", metavar="ITEM", help="raw item ids, oldest first")
     r.add_argument("-k", type=int, default=10, help="number of items (default 10)")
     r.add_argument("--include-seen", action="store_true", help="do not exclude known/history items")
-    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table; its history lists what the "
+                   "query was computed from (based_on: history = --history; train = the user's training items, "
+                   "graph/MF models; known = the user's last max_len known items, sequential models)")
     r.add_argument("--dataset", help="override the data path stored in the run")
     r.set_defaults(func=cmd_recommend)
 

@@ -39,9 +39,11 @@ class StubRun:
     def embeddings(self, history: str = "test"):
         return self._emb
 
+    def known_items(self) -> Split:
+        return Split.concat(self.dataset.history("test"), self.dataset.test)
+
     def seen_csr(self):
-        known = Split.concat(self.dataset.history("test"), self.dataset.test)
-        return known.csr(self.dataset.n_users, self.dataset.n_items)
+        return self.known_items().csr(self.dataset.n_users, self.dataset.n_items)
 
 
 @pytest.fixture(scope="session")

@@ -118,6 +118,21 @@ class Engine:
         scores, ids = search(self.index, query[None, :], k, None if include_seen else [exclude])
         return [Item(self.item_map.to_raw(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
 
+    def basis(self, user: Any = None, history: Sequence[Any] | None = None) -> tuple[str, list[str]]:
+        """What :meth:`recommend` computes its query from, as ``(what, raw item ids)``: a given
+        history (``"history"``); else the user's training items (``"train"``; graph and MF models,
+        whose user embedding was learned from them), or the user's last ``max_len`` known items
+        (``"known"``; sequential models, which encode them)."""
+        if history:
+            return "history", [str(h) for h in history]
+        u = self.user_index(user)
+        if self.sequential:
+            known = self.run.known_items()
+            rows = known.items[known.users == u][-self.run.cfg.max_len:]
+            return "known", self.item_map.raws(rows)
+        train = self.run.dataset.train
+        return "train", self.item_map.raws(train.items[train.users == u])
+
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "model": self.model_name, "run": self.run.run_id, "sequential": self.sequential,
                 "n_users": self.n_users, "n_items": self.n_items, "dimension": int(self.item_emb.shape[1]),
