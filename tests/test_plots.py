@@ -1,3 +1,5 @@
+import json
+
 import matplotlib.image as mpimg
 import numpy as np
 import pytest
@@ -79,3 +81,37 @@ def test_plot_replaces_an_existing_file_only_with_overwrite(tmp_path, capsys):
     assert out.read_bytes() == b"the user's own figure"
     assert _plot_curves(tmp_path, out, "--overwrite") == 0
     assert_png(out)
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory):
+    """A run as `contrastrec demo --quick --models mf` writes it (data made in memory, never a file)."""
+    from contrastrec.demo import run_demo
+
+    root = tmp_path_factory.mktemp("demo")
+    run_demo(output=str(root), quick=True, models=["mf"], print_fn=lambda s: None)
+    assert [p.name for p in root.iterdir()] == ["mf"]  # the demo writes inside its folder only
+    return root / "mf"
+
+
+def test_plot_embeddings_and_evaluate_of_a_demo_run(demo_run, tmp_path, capsys):
+    assert main(["plot", "embeddings", "--run", str(demo_run), "--output", str(tmp_path / "e.png")]) == 0
+    assert_png(tmp_path / "e.png")
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(demo_run)]) == 0
+    results = json.loads((demo_run / "results.json").read_text())
+    assert json.loads(capsys.readouterr().out)["test"] == pytest.approx(results["test"])
+
+
+def test_a_demo_run_whose_recipe_no_longer_matches_is_refused(demo_run, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "mf"
+    shutil.copytree(demo_run, run)
+    info = json.loads((run / "dataset.json").read_text())
+    info["synthetic"]["args"]["interactions_per_user"] += 5  # as if the generator had changed
+    (run / "dataset.json").write_text(json.dumps(info))
+    assert main(["plot", "embeddings", "--run", str(run), "--output", str(tmp_path / "e.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {run / 'dataset.json'}: the synthetic data regenerated from its recipe does not match")
+    assert not (tmp_path / "e.png").exists()

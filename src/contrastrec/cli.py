@@ -195,7 +195,7 @@ def _tracker(args, run_dir):
 
 
 def cmd_evaluate(args) -> int:
-    from contrastrec.data import dataset_for
+    from contrastrec.serving.run import run_dataset
     from contrastrec.training.checkpoint import load_checkpoint
     from contrastrec.training.loop import build_model, evaluate_model, make_evaluator
 
@@ -211,7 +211,7 @@ def cmd_evaluate(args) -> int:
         if reason:
             raise _fail(f"--eval-graph: does nothing for model {cfg.model}: {reason}")
     # the data must map raw ids to the rows the run was trained with (a user-rotated copy is refused)
-    ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")
+    ds = run_dataset(run, cfg, args.dataset)
     model = build_model(cfg, ds)
     load_weights(model, ck.get("model"), run / "best.pt")
     out = {}
@@ -482,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Generate a synthetic data set with planted structure (user groups, item "
                         "clusters, popularity skew, sequential patterns), train every model on it, and print "
                         "a table with popularity as the floor. Needs no download.")
-    dm.add_argument("--output", default=None, help="keep the runs here (default: a temporary folder)")
+    dm.add_argument("--output", default=None, help="keep the runs here (default: a temporary folder); each run "
+                    "records how to regenerate its synthetic data (dataset.json), so evaluate, plot, recommend "
+                    "and serve read it like any run")
     dm.add_argument("--quick", action="store_true", help="even smaller, for tests")
     dm.add_argument("--models", nargs="*", help="subset of models to run")
     dm.set_defaults(func=cmd_demo)

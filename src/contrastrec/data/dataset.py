@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -141,6 +141,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     item_attributes: dict[int, list[int]] | None = None  # item index -> attribute ids (S3-Rec)
     n_attributes: int = 0
+    recipe: dict[str, Any] | None = None  # data made, not read: how to make it again (synthetic.regenerate)
 
     def train_csr(self) -> sp.csr_matrix:
         return self.train.csr(self.n_users, self.n_items)
@@ -166,6 +167,7 @@ class Dataset:
             "valid": len(self.valid),
             "test": len(self.test),
             "sequential": self.sequential,
+            **({"synthetic": self.recipe} if self.recipe else {}),
         }
 
     def save_id_maps(self, path: str | Path) -> None:
