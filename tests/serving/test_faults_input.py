@@ -79,3 +79,25 @@ def test_serve_refuses_a_busy_port_and_an_unknown_host_before_loading(capsys, tm
     assert err.startswith(f"error: --host 127.0.0.1 --port {port}: cannot listen there")
     err = _serve_error(capsys, tmp_path, "--host", "no-such-host.invalid")
     assert err.startswith("error: --host no-such-host.invalid: not an address of this machine")
+
+
+@pytest.mark.parametrize("body, status, start", [
+    ('{"history": ["1"], "k": 1e300}', 422, "k must be between 1 and "),
+    ('{"history": ["1"], "k": 1' + "0" * 400 + "}", 422, "k must be between 1 and "),
+    ('{"user": "' + "u" * 100_000 + '"}', 404, "unknown user 'uuu"),
+    ('{"user": 1' + "0" * 300 + "}", 404, "unknown user '1000"),
+    ('{"history": ["' + "i" * 100_000 + '"]}', 422, "unknown item 'iii"),
+])
+def test_huge_values_get_a_short_detail(client, body, status, start):
+    r = client.post("/recommend", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == status
+    detail = r.json()["detail"]
+    assert detail.startswith(start) and len(detail) < 100
+
+
+def test_validation_errors_echo_long_inputs_cut(client):
+    r = client.get("/recommend", params={"user": "1", "k": "1" + "0" * 5000})
+    assert r.status_code == 422 and len(r.text) < 600
+    r = client.post("/recommend", json={"user": list(range(50_000))})  # echoed once per type of the union
+    assert r.status_code == 422 and len(r.text) < 1000
+    assert all(d["input"][-1] == "... (50000 items)" for d in r.json()["detail"])

@@ -131,6 +131,21 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
+def _brief_input(v: Any, limit: int = 100) -> Any:
+    """A refused input as a validation error echoes it, cut to about ``limit`` characters or 10 items
+    (a 1 MiB body must not come back whole, nor a 5,000-digit query string)."""
+    if isinstance(v, str) and len(v) > limit:
+        return f"{v[:limit]}... ({len(v)} characters)"
+    if isinstance(v, list) and len(v) > 10:
+        return [*v[:10], f"... ({len(v)} items)"]
+    return v
+
+
+def _validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's list of validation errors, valid JSON (no NaN/Infinity) and short (inputs cut)."""
+    return _json_safe([{**e, "input": _brief_input(e["input"])} if "input" in e else e for e in errors])
+
+
 def _integral_float_to_int(v: Any) -> Any:
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
@@ -202,8 +217,8 @@ def create_app(engine: Engine, max_body_bytes: int = MAX_BODY_BYTES, body_timeou
         return await http_exception_handler(request, exc)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_request(request, exc):  # FastAPI's answer, JSON even for NaN/Infinity inputs
-        return JSONResponse(status_code=422, content={"detail": _json_safe(jsonable_encoder(exc.errors()))})
+    async def invalid_request(request, exc):  # FastAPI's answer, JSON even for NaN/Infinity inputs, short
+        return JSONResponse(status_code=422, content={"detail": _validation_detail(jsonable_encoder(exc.errors()))})
 
     def answer(**kw) -> Answer:
         try:
