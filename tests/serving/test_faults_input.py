@@ -101,3 +101,40 @@ def test_validation_errors_echo_long_inputs_cut(client):
     r = client.post("/recommend", json={"user": list(range(50_000))})  # echoed once per type of the union
     assert r.status_code == 422 and len(r.text) < 1000
     assert all(d["input"][-1] == "... (50000 items)" for d in r.json()["detail"])
+
+
+def test_on_the_wire_bad_numbers_log_no_traceback(stub_engine, caplog):
+    """A real uvicorn server (its loggers left to propagate, so caplog sees what it would log):
+    40 NaN/Infinity requests, 40 answers 422, not one error record (was two tracebacks each)."""
+    import threading
+    import time
+
+    import uvicorn
+
+    caplog.set_level(logging.INFO)
+    server = uvicorn.Server(uvicorn.Config(create_app(stub_engine), host="127.0.0.1", port=0, lifespan="off",
+                                           log_config=None))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/recommend"
+        codes = [_post_status(url, f'{{"history": ["1"], "k": {v}}}') for v in ["NaN", "Infinity", "-Infinity", "1e400"] * 10]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert codes == [422] * 40
+    assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
+
+
+def _post_status(url: str, body: str) -> int | str:
+    """The status of one POST, or the name of the error that replaced the answer (a reset)."""
+    import httpx
+
+    try:
+        return httpx.post(url, content=body, headers={"content-type": "application/json"}, timeout=5).status_code
+    except httpx.HTTPError as e:
+        return type(e).__name__
