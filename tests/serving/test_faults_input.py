@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from contrastrec.cli import main  # noqa: E402
 from contrastrec.serving.app import create_app  # noqa: E402
+from tests.serving.conftest import live  # noqa: E402
 
 
 @pytest.fixture(scope="module", params=["graph", "sequential"])
@@ -106,26 +107,10 @@ def test_validation_errors_echo_long_inputs_cut(client):
 def test_on_the_wire_bad_numbers_log_no_traceback(stub_engine, caplog):
     """A real uvicorn server (its loggers left to propagate, so caplog sees what it would log):
     40 NaN/Infinity requests, 40 answers 422, not one error record (was two tracebacks each)."""
-    import threading
-    import time
-
-    import uvicorn
-
     caplog.set_level(logging.INFO)
-    server = uvicorn.Server(uvicorn.Config(create_app(stub_engine), host="127.0.0.1", port=0, lifespan="off",
-                                           log_config=None))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}/recommend"
+    with live(create_app(stub_engine), log_config=None, log_level="info") as port:
+        url = f"http://127.0.0.1:{port}/recommend"
         codes = [_post_status(url, f'{{"history": ["1"], "k": {v}}}') for v in ["NaN", "Infinity", "-Infinity", "1e400"] * 10]
-    finally:
-        server.should_exit = True
-        thread.join(10)
     assert codes == [422] * 40
     assert [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR] == []
 
