@@ -5,8 +5,10 @@ Endpoints: ``GET /recommend?user=ID&k=10[&include_seen=true]``, ``POST /recommen
 OpenAPI docs at ``/docs`` and ``/openapi.json``. Errors are JSON ``{"detail": message}``:
 404 unknown user, 422 unknown item / k out of range / history too long / malformed body,
 400 body not UTF-8, 413 body over ``max_body_bytes``, 408 body not received within ``body_timeout`` seconds.
+A malformed request's 422 is FastAPI's list of validation errors, always valid JSON (``NaN``,
+``Infinity`` and ``1e400`` are echoed as strings) and short (inputs cut); bad input logs no traceback.
 The model is loaded once at startup; handlers are synchronous (run in a thread pool).
-The service binds to 127.0.0.1 unless told otherwise.
+The service binds to 127.0.0.1 unless told otherwise; :func:`serve` checks the address first.
 """
 
 import json
