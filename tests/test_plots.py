@@ -50,11 +50,12 @@ def _plot_curves(tmp_path, output, *extra):
     return main(["plot", "curves", "--run", str(trained_run("lightgcn")), "--output", str(output), *extra])
 
 
+@pytest.mark.parametrize("what", ["curves", "embeddings"])
 @pytest.mark.parametrize("name", ["x.txt", "x.pt", "x.json", "rep", "folder"])
-def test_plot_refuses_unknown_formats_and_folders_in_one_line(tmp_path, capsys, name):
+def test_plot_refuses_unknown_formats_and_folders_in_one_line(tmp_path, capsys, name, what):
     (tmp_path / "folder").mkdir()
-    with pytest.raises(SystemExit) as e:
-        _plot_curves(tmp_path, tmp_path / name)
+    with pytest.raises(SystemExit) as e:  # checked before the run is read: this one does not exist
+        main(["plot", what, "--run", str(tmp_path / "not-a-run"), "--output", str(tmp_path / name)])
     assert e.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith(f"error: {tmp_path / name}: ")

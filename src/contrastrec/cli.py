@@ -312,18 +312,18 @@ def cmd_tune(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from contrastrec.plots import PlotOutputError, check_output, plot_curves, plot_embeddings
+    from contrastrec.plots import PlotOutputError, plot_curves, plot_embeddings
 
-    try:
-        check_output(args.output, args.overwrite)  # before any run is read
+    if args.what == "curves" and len(args.run) != 1:
+        raise _fail("plot curves takes one --run (use `contrastrec report` to compare runs)")
+    try:  # the output is checked before any run is read
+        if args.what == "embeddings":
+            out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset,
+                                  overwrite=args.overwrite)
+        else:
+            out = plot_curves(args.run[0], args.output, overwrite=args.overwrite)
     except PlotOutputError as e:
         raise _fail(str(e)) from None
-    if args.what == "embeddings":
-        out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset)
-    else:
-        if len(args.run) != 1:
-            raise _fail("plot curves takes one --run (use `contrastrec report` to compare runs)")
-        out = plot_curves(args.run[0], args.output)
     print(f"wrote {out}")
     return 0
 

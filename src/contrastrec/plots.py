@@ -76,10 +76,12 @@ def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def plot_embeddings(runs: Sequence[str | Path], output: str | Path, max_points: int = 2000, seed: int = 0,
-                    dataset: str | None = None) -> Path:
-    """Side-by-side embedding distributions of ``runs`` (see the module docstring)."""
+                    dataset: str | None = None, overwrite: bool = True) -> Path:
+    """Side-by-side embedding distributions of ``runs`` (see the module docstring); ``output`` is
+    checked first (:func:`check_output`)."""
     from contrastrec.serving.run import load_run
 
+    output = check_output(output, overwrite)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(2, len(runs), figsize=(3.6 * len(runs), 6.6), squeeze=False)
     grid = np.linspace(-np.pi, np.pi, 361)
@@ -115,8 +117,11 @@ def read_log(run: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | None = None) -> Path:
-    """Loss terms (left) and validation metrics (right) per epoch of one run."""
+def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | None = None,
+                overwrite: bool = True) -> Path:
+    """Loss terms (left) and validation metrics (right) per epoch of one run; ``output`` is checked
+    first (:func:`check_output`)."""
+    output = check_output(output, overwrite)
     records = read_log(run)
     skip = {"epoch", "phase", "seconds", "eval_seconds", "valid"}
     terms = list(dict.fromkeys(k for r in records for k in r if k not in skip))
@@ -146,12 +151,10 @@ def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | No
     return _save(fig, output)
 
 
-def _save(fig, output: str | Path) -> Path:
-    """Write ``fig`` to ``output`` in the format of its suffix, all or nothing (the caller decides
-    whether an existing file may be replaced: :func:`check_output`)."""
+def _save(fig, out: Path) -> Path:
+    """Write ``fig`` to ``out`` (a :func:`check_output` path) in the format of its suffix, all or nothing."""
     from contrastrec.training.checkpoint import atomic_write_bytes
 
-    out = check_output(output, overwrite=True)
     try:
         atomic_write_bytes(out, lambda f: fig.savefig(f, format=out.suffix[1:].lower(), dpi=110))
     finally:
