@@ -102,6 +102,10 @@ def test_validation_errors_echo_long_inputs_cut(client):
     r = client.post("/recommend", json={"user": list(range(50_000))})  # echoed once per type of the union
     assert r.status_code == 422 and len(r.text) < 1000
     assert all(d["input"][-1] == "... (50000 items)" for d in r.json()["detail"])
+    r = client.post("/recommend", json={"user": ["u" * 10_000] * 5})  # nested: each string cut
+    assert r.status_code == 422 and len(r.text) < 2000
+    r = client.post("/recommend", json={"user": {str(i): "v" * 500 for i in range(1000)}})
+    assert r.status_code == 422 and len(r.text) < 5000
 
 
 def test_on_the_wire_bad_numbers_log_no_traceback(stub_engine, caplog):

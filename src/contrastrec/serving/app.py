@@ -133,13 +133,17 @@ def _json_safe(v: Any) -> Any:
     return v
 
 
-def _brief_input(v: Any, limit: int = 100) -> Any:
-    """A refused input as a validation error echoes it, cut to about ``limit`` characters or 10 items
-    (a 1 MiB body must not come back whole, nor a 5,000-digit query string)."""
+def _brief_input(v: Any, limit: int = 100, items: int = 10) -> Any:
+    """A refused input as a validation error echoes it: strings cut to ``limit`` characters, lists
+    and objects to ``items`` entries, at every level (a 1 MiB body must not come back whole)."""
     if isinstance(v, str) and len(v) > limit:
         return f"{v[:limit]}... ({len(v)} characters)"
-    if isinstance(v, list) and len(v) > 10:
-        return [*v[:10], f"... ({len(v)} items)"]
+    if isinstance(v, list):
+        more = [f"... ({len(v)} items)"] if len(v) > items else []
+        return [_brief_input(x, limit, items) for x in v[:items]] + more
+    if isinstance(v, dict):
+        cut = {_brief_input(k, limit, items): _brief_input(x, limit, items) for k, x in list(v.items())[:items]}
+        return {**cut, "...": f"{len(v)} keys"} if len(v) > items else cut
     return v
 
 
