@@ -163,3 +163,14 @@ def test_train_prints_a_short_summary_and_json_on_request(tmp_path, capsys):
     out = capsys.readouterr().out
     printed = json.loads(out[out.index("{"):])
     assert printed == json.loads((tmp_path / "b" / "results.json").read_text())
+
+
+@pytest.mark.parametrize("model", ["sasrec", "mf"])
+def test_evaluate_refuses_eval_graph_where_it_does_nothing(capsys, model):
+    from tests.serving.runs import trained_run
+
+    with pytest.raises(SystemExit) as e:
+        main(["evaluate", "--run", str(trained_run(model)), "--eval-graph", "history"])
+    assert e.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"error: --eval-graph: does nothing for model {model}: ")

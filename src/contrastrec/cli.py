@@ -259,7 +259,7 @@ def _tracker(args, run_dir):
 
 
 def cmd_evaluate(args) -> int:
-    from contrastrec.data import dataset_for
+    from contrastrec.serving.run import run_dataset
     from contrastrec.training.checkpoint import load_checkpoint
     from contrastrec.training.loop import build_model, evaluate_model, make_evaluator
 
@@ -268,8 +268,14 @@ def cmd_evaluate(args) -> int:
     run = Path(args.run)
     ck = load_checkpoint(run / "best.pt")
     cfg = config_of(ck, run / "best.pt")
+    if args.eval_graph:  # a key either acts or is refused
+        from contrastrec.config import inert_keys
+
+        reason = inert_keys(cfg).get("eval_graph")
+        if reason:
+            raise _fail(f"--eval-graph: does nothing for model {cfg.model}: {reason}")
     # the data must map raw ids to the rows the run was trained with (a user-rotated copy is refused)
-    ds = dataset_for(cfg, args.dataset, id_maps=run / "id_maps.json")
+    ds = run_dataset(run, cfg, args.dataset)
     model = build_model(cfg, ds)
     load_weights(model, ck.get("model"), run / "best.pt")
     out = {}
@@ -335,7 +341,8 @@ def cmd_recommend(args) -> int:
     except (UnknownId, BadRequest) as e:
         raise _fail(str(e)) from None
     if args.json:
-        print(json.dumps({"model": engine.model_name, "user": args.user, "history": args.history or [],
+        based_on, history = engine.basis(args.user, args.history)
+        print(json.dumps({"model": engine.model_name, "user": args.user, "based_on": based_on, "history": history,
                           "items": [{"id": i.id, "score": i.score} for i in items]}))
     else:
         rows = [{"rank": r + 1, "item": i.id, "score": i.score} for r, i in enumerate(items)]
@@ -344,12 +351,12 @@ def cmd_recommend(args) -> int:
 
 
 def cmd_serve(args) -> int:
-    from contrastrec.serving.app import serve
+    from contrastrec.serving.app import BadAddress, serve
     from contrastrec.tracking import MissingExtra
 
     try:
         serve(args.run, args.host, args.port, args.threads, args.dataset, args.log_level)
-    except MissingExtra as e:
+    except (MissingExtra, BadAddress) as e:
         raise _fail(str(e)) from None
     return 0
 
@@ -369,14 +376,18 @@ def cmd_tune(args) -> int:
 
 
 def cmd_plot(args) -> int:
-    from contrastrec.plots import plot_curves, plot_embeddings
+    from contrastrec.plots import PlotOutputError, plot_curves, plot_embeddings
 
-    if args.what == "embeddings":
-        out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset)
-    else:
-        if len(args.run) != 1:
-            raise _fail("plot curves takes one --run (use `contrastrec report` to compare runs)")
-        out = plot_curves(args.run[0], args.output)
+    if args.what == "curves" and len(args.run) != 1:
+        raise _fail("plot curves takes one --run (use `contrastrec report` to compare runs)")
+    try:  # the output is checked before any run is read
+        if args.what == "embeddings":
+            out = plot_embeddings(args.run, args.output, max_points=args.max_points, dataset=args.dataset,
+                                  overwrite=args.overwrite)
+        else:
+            out = plot_curves(args.run[0], args.output, overwrite=args.overwrite)
+    except PlotOutputError as e:
+        raise _fail(str(e)) from None
     print(f"wrote {out}")
     return 0
 
@@ -435,7 +446,9 @@ def add_serving_commands(sub) -> None:
     r.add_argument("--history", nargs="+", metavar="ITEM", help="raw item ids, oldest first")
     r.add_argument("-k", type=int, default=10, help="number of items (default 10)")
     r.add_argument("--include-seen", action="store_true", help="do not exclude known/history items")
-    r.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    r.add_argument("--json", action="store_true", help="print JSON instead of a table; its history lists what the "
+                   "query was computed from (based_on: history = --history; train = the user's training items, "
+                   "graph/MF models; known = the user's last max_len known items, sequential models)")
     r.add_argument("--dataset", help="override the data path stored in the run")
     r.set_defaults(func=cmd_recommend)
 
@@ -444,7 +457,8 @@ def add_serving_commands(sub) -> None:
                         "\"user\": optional}, GET /health; OpenAPI docs at /docs.")
     sv.add_argument("--run", required=True, help="run directory")
     sv.add_argument("--host", default="127.0.0.1", help="default 127.0.0.1")
-    sv.add_argument("--port", type=int, default=8000, help="default 8000")
+    sv.add_argument("--port", type=int, default=8000, help="1..65535 (default 8000); checked, with --host, "
+                    "before the run is loaded")
     sv.add_argument("--threads", type=int, default=2,
                     help="torch threads (default 2); FAISS searches use one thread per request")
     sv.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"])
@@ -467,7 +481,8 @@ def add_serving_commands(sub) -> None:
     pl = sub.add_parser("plot", help="figures of runs: embeddings (unit circle + angle density) or curves")
     pl.add_argument("what", choices=["embeddings", "curves"])
     pl.add_argument("--run", action="append", required=True, help="run directory (repeat for embeddings)")
-    pl.add_argument("--output", required=True, help="PNG file")
+    pl.add_argument("--output", required=True, help="figure file: .png, .pdf or .svg")
+    pl.add_argument("--overwrite", action="store_true", help="replace --output if it exists (refused without)")
     pl.add_argument("--max-points", type=int, default=2000, help="points per run and side (default 2000)")
     pl.add_argument("--dataset", help="override the data path stored in the runs")
     pl.set_defaults(func=cmd_plot)
@@ -544,7 +559,8 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--dataset", help="override the data path stored in the run")
     e.add_argument("--eval-graph", choices=["train", "history"],
                    help="graph models: the graph for the test set (default: the run's eval_graph); "
-                        "history = train + valid, the interactions known before the test one")
+                        "history = train + valid, the interactions known before the test one; refused for "
+                        "models it does nothing for (sequential models, mf)")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("refit", help="retrain a selected run on train + valid for its selected epochs, test once",
@@ -575,7 +591,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Generate a synthetic data set with planted structure (user groups, item "
                         "clusters, popularity skew, sequential patterns), train every model on it, and print "
                         "a table with popularity as the floor. Needs no download.")
-    dm.add_argument("--output", default=None, help="keep the runs here (default: a temporary folder)")
+    dm.add_argument("--output", default=None, help="keep the runs here (default: a temporary folder); each run "
+                    "records how to regenerate its synthetic data (dataset.json), so evaluate, plot, recommend "
+                    "and serve read it like any run")
     dm.add_argument("--quick", action="store_true", help="even smaller, for tests")
     dm.add_argument("--models", nargs="*", help="subset of models to run")
     dm.set_defaults(func=cmd_demo)

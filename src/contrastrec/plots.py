@@ -6,6 +6,8 @@
   points (a random subsample); bottom row: a Gaussian KDE of their angles. A flatter angle
   density means more uniform representations.
 * :func:`plot_curves`: loss terms and validation metrics per epoch from ``log.jsonl``.
+
+A figure's format is its file's suffix, one of :data:`FORMATS`; see :func:`check_output`.
 """
 from __future__ import annotations
 
@@ -19,6 +21,31 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
+
+
+FORMATS: tuple[str, ...] = ("png", "pdf", "svg")
+
+
+class PlotOutputError(ValueError):
+    """A figure path that cannot be written as asked (format, a folder, an existing file)."""
+
+
+def check_output(output: str | Path, overwrite: bool = False) -> Path:
+    """``output`` as the figure file to write: not a folder, its suffix one of :data:`FORMATS`, and
+    not an existing file unless ``overwrite``; else a one-line :class:`PlotOutputError` naming it."""
+    out = Path(output)
+    if out.is_dir():
+        raise PlotOutputError(f"{out}: is a folder; give a file name ending in {_suffixes()}")
+    if out.suffix[1:].lower() not in FORMATS:
+        raise PlotOutputError(f"{out}: unknown figure format {out.suffix or '(no suffix)'!r}; "
+                              f"use a name ending in {_suffixes()}")
+    if out.exists() and not overwrite:
+        raise PlotOutputError(f"{out}: exists; pass --overwrite to replace it")
+    return out
+
+
+def _suffixes() -> str:
+    return ", ".join(f".{f}" for f in FORMATS[:-1]) + f" or .{FORMATS[-1]}"
 
 
 def circle_projection(x: np.ndarray) -> np.ndarray:
@@ -49,10 +76,12 @@ def _subsample(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def plot_embeddings(runs: Sequence[str | Path], output: str | Path, max_points: int = 2000, seed: int = 0,
-                    dataset: str | None = None) -> Path:
-    """Side-by-side embedding distributions of ``runs`` (see the module docstring)."""
+                    dataset: str | None = None, overwrite: bool = True) -> Path:
+    """Side-by-side embedding distributions of ``runs`` (see the module docstring); ``output`` is
+    checked first (:func:`check_output`)."""
     from contrastrec.serving.run import load_run
 
+    output = check_output(output, overwrite)
     rng = np.random.default_rng(seed)
     fig, axes = plt.subplots(2, len(runs), figsize=(3.6 * len(runs), 6.6), squeeze=False)
     grid = np.linspace(-np.pi, np.pi, 361)
@@ -88,8 +117,11 @@ def read_log(run: str | Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | None = None) -> Path:
-    """Loss terms (left) and validation metrics (right) per epoch of one run."""
+def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | None = None,
+                overwrite: bool = True) -> Path:
+    """Loss terms (left) and validation metrics (right) per epoch of one run; ``output`` is checked
+    first (:func:`check_output`)."""
+    output = check_output(output, overwrite)
     records = read_log(run)
     skip = {"epoch", "phase", "seconds", "eval_seconds", "valid"}
     terms = list(dict.fromkeys(k for r in records for k in r if k not in skip))
@@ -119,9 +151,12 @@ def plot_curves(run: str | Path, output: str | Path, metrics: Sequence[str] | No
     return _save(fig, output)
 
 
-def _save(fig, output: str | Path) -> Path:
-    out = Path(output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
+def _save(fig, out: Path) -> Path:
+    """Write ``fig`` to ``out`` (a :func:`check_output` path) in the format of its suffix, all or nothing."""
+    from contrastrec.training.checkpoint import atomic_write_bytes
+
+    try:
+        atomic_write_bytes(out, lambda f: fig.savefig(f, format=out.suffix[1:].lower(), dpi=110))
+    finally:
+        plt.close(fig)
     return out

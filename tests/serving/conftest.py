@@ -2,6 +2,9 @@
 random embeddings, an untrained SASRec encoder for the sequential case)."""
 from __future__ import annotations
 
+import threading
+import time
+from contextlib import contextmanager
 from types import SimpleNamespace
 
 import numpy as np
@@ -39,9 +42,11 @@ class StubRun:
     def embeddings(self, history: str = "test"):
         return self._emb
 
+    def known_items(self) -> Split:
+        return Split.concat(self.dataset.history("test"), self.dataset.test)
+
     def seen_csr(self):
-        known = Split.concat(self.dataset.history("test"), self.dataset.test)
-        return known.csr(self.dataset.n_users, self.dataset.n_items)
+        return self.known_items().csr(self.dataset.n_users, self.dataset.n_items)
 
 
 @pytest.fixture(scope="session")
@@ -52,3 +57,24 @@ def stub_engine() -> Engine:
 @pytest.fixture(scope="session")
 def stub_seq_engine() -> Engine:
     return Engine(StubRun(sequential=True))
+
+
+@contextmanager
+def live(app, **config):
+    """``app`` served by a real uvicorn on 127.0.0.1 in a thread (``config``: more uvicorn.Config
+    options); yields its port."""
+    import uvicorn
+
+    config = {"log_level": "warning", **config}
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="off", **config))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
+        time.sleep(0.01)
+    try:
+        yield server.servers[0].sockets[0].getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)

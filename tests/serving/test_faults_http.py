@@ -10,9 +10,7 @@ import asyncio
 import json
 import select
 import socket
-import threading
 import time
-from contextlib import contextmanager
 
 import pytest
 
@@ -21,6 +19,7 @@ uvicorn = pytest.importorskip("uvicorn")
 httpx = pytest.importorskip("httpx")
 
 from contrastrec.serving.app import MAX_BODY_BYTES, create_app  # noqa: E402
+from tests.serving.conftest import live  # noqa: E402
 
 TIMEOUT = 0.4  # the body deadline used by these tests (seconds)
 
@@ -130,22 +129,6 @@ def test_bad_content_length_and_client_disconnect(app):
 
 
 # --------------------------------------------------------------------------- on the wire
-@contextmanager
-def live(app):
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        assert time.monotonic() < deadline and thread.is_alive(), "uvicorn did not start"
-        time.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-
-
 def read_until_closed(sock, limit: float) -> bytes:
     data, deadline = b"", time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -231,8 +214,9 @@ def test_serve_binds_to_localhost_by_default(monkeypatch, stub_engine):
     monkeypatch.setattr(torch, "set_num_threads", lambda n: None)
     monkeypatch.setattr(faiss, "omp_set_num_threads", lambda n: None)
     monkeypatch.setattr(uvicorn, "run", lambda app, **kw: got.update(kw, app=app))
+    monkeypatch.setattr(app_module, "check_address", lambda host, port: got.update(checked=(host, port)))
     assert main(["serve", "--run", "some-run"]) == 0
-    assert got["host"] == "127.0.0.1"
+    assert got["host"] == "127.0.0.1" and got["checked"] == ("127.0.0.1", 8000)
     from contrastrec.serving.app import BodyLimit
 
     assert any(m.cls is BodyLimit for m in got["app"].user_middleware)

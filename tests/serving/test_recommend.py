@@ -91,3 +91,25 @@ def test_serve_without_the_extra(tmp_path, monkeypatch, capsys):
     assert e.value.code == 2
     assert "contrastrec serve needs the fastapi and uvicorn packages: pip install 'contrastrec[serve]'" \
         in capsys.readouterr().err
+
+
+def test_json_shows_the_training_items_a_graph_user_is_based_on(graph_engine, capsys):
+    run = graph_engine.run
+    code, out = _recommend(capsys, "--run", str(run.path), "--user", "7", "--json")
+    got = json.loads(out.out)
+    u = run.dataset.user_map.to_index("7")
+    train = run.dataset.item_map.raws(run.dataset.train.items[run.dataset.train.users == u])
+    assert code == 0 and got["based_on"] == "train" and got["history"] == train and len(train) >= 3
+
+
+def test_json_shows_the_history_a_sequential_user_is_encoded_from(capsys):
+    path = str(trained_run("sasrec"))
+    code, out = _recommend(capsys, "--run", path, "--user", "7", "-k", "5", "--json")
+    got = json.loads(out.out)
+    assert code == 0 and got["based_on"] == "known" and 1 <= len(got["history"]) <= 8  # max_len 8
+    # that history, given explicitly, is the same query: the same items, the same scores
+    code, out = _recommend(capsys, "--run", path, "--user", "7", "-k", "5", "--json", "--history", *got["history"])
+    again = json.loads(out.out)
+    assert again["based_on"] == "history" and again["history"] == got["history"]
+    assert [i["id"] for i in again["items"]] == [i["id"] for i in got["items"]]
+    np.testing.assert_allclose([i["score"] for i in again["items"]], [i["score"] for i in got["items"]], rtol=1e-4)

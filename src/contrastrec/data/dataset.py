@@ -8,7 +8,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import scipy.sparse as sp
@@ -142,6 +142,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     item_attributes: dict[int, list[int]] | None = None  # item index -> attribute ids (S3-Rec)
     n_attributes: int = 0
+    recipe: dict[str, Any] | None = None  # data made, not read: how to make it again (synthetic.regenerate)
 
     def train_csr(self) -> sp.csr_matrix:
         return self.train.csr(self.n_users, self.n_items)
@@ -168,6 +169,7 @@ class Dataset:
             "test": len(self.test),
             "sequential": self.sequential,
             "split_sha256": self.split_fingerprint(),
+            **({"synthetic": self.recipe} if self.recipe else {}),
         }
 
     def split_fingerprint(self) -> str:

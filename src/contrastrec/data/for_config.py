@@ -23,9 +23,14 @@ def dataset_for(cfg, path: str | Path | None = None, id_maps: str | Path | None 
     ds = load_dataset(path, format=cfg.format or None, split=cfg.split,
                       seed=cfg.seed if cfg.split_seed is None else cfg.split_seed, k_core=cfg.k_core,
                       unseen_users=cfg.unseen_users, sequential=cfg.sequential)
+    check_id_maps(ds, id_maps, f"the data at {path}")
+    return ds
+
+
+def check_id_maps(ds: Dataset, id_maps: str | Path | None, what: str) -> None:
+    """A DataError unless ``ds`` maps the raw ids as the run's ``id_maps`` file does (when it exists)."""
     if id_maps is not None and Path(id_maps).exists():
         users, items = Dataset.load_id_maps(id_maps)
         if users != ds.user_map or items != ds.item_map:
-            raise DataError(f"the data at {path} does not match the run's id_maps.json (different users or items); "
+            raise DataError(f"{what} does not match the run's id_maps.json (different users or items); "
                             "pass the run's data set with --dataset", id_maps)
-    return ds

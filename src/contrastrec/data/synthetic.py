@@ -256,8 +256,13 @@ def make_synthetic(
     so ``n_items`` counts items never drawn too). Sequential data is split leave-one-out, graph
     data by a seeded per-user random ``ratios`` split. ``item_attributes`` holds each item's
     cluster (attribute ``cluster + 1``; ``n_attributes = n_clusters``). Deterministic in ``seed``.
-    With ``return_truth`` returns ``(dataset, SyntheticTruth)``.
+    With ``return_truth`` returns ``(dataset, SyntheticTruth)``. ``recipe`` holds these arguments, so
+    that a run trained on it can rebuild it (:func:`regenerate`; runs record it in ``dataset.json``).
     """
+    args = {"n_users": n_users, "n_items": n_items, "n_groups": n_groups, "n_clusters": n_clusters,
+            "interactions_per_user": interactions_per_user, "popularity_skew": popularity_skew,
+            "sequential": sequential, "seed": seed, "follow_prob": follow_prob, "n_successors": n_successors,
+            "group_focus": group_focus, "min_length": min_length, "ratios": list(ratios)}
     users, items, truth = _generate(n_users, n_items, n_groups, n_clusters, interactions_per_user,
                                     popularity_skew, sequential, seed, follow_prob, n_successors,
                                     group_focus, min_length)
@@ -287,8 +292,26 @@ def make_synthetic(
         + ([f"skipped {res.skipped_users} users with fewer than 3 interactions"] if res.skipped_users else []),
         item_attributes={i: [int(c) + 1] for i, c in enumerate(truth.item_cluster)},
         n_attributes=n_cl,
+        recipe={"generator": "make_synthetic", "args": args},
     )
     return (ds, truth) if return_truth else ds
+
+
+def regenerate(recipe: Any) -> Dataset:
+    """The data set of a :attr:`Dataset.recipe` (as stored in a run's ``dataset.json``); a recipe
+    this version cannot follow is a one-line DataError."""
+    from .dataset import DataError
+
+    if not isinstance(recipe, dict) or recipe.get("generator") != "make_synthetic" \
+            or not isinstance(recipe.get("args"), dict):
+        raise DataError(f"cannot regenerate the synthetic data: unknown recipe {str(recipe)[:200]}")
+    args = dict(recipe["args"])
+    if "ratios" in args:
+        args["ratios"] = tuple(args["ratios"])
+    try:
+        return make_synthetic(**args)
+    except (TypeError, ValueError) as e:
+        raise DataError(f"cannot regenerate the synthetic data from its recipe ({e})") from None
 
 
 # --------------------------------------------------------------------------------------------

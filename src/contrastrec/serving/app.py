@@ -5,11 +5,15 @@ Endpoints: ``GET /recommend?user=ID&k=10[&include_seen=true]``, ``POST /recommen
 OpenAPI docs at ``/docs`` and ``/openapi.json``. Errors are JSON ``{"detail": message}``:
 404 unknown user, 422 unknown item / k out of range / history too long / malformed body,
 400 body not UTF-8, 413 body over ``max_body_bytes``, 408 body not received within ``body_timeout`` seconds.
+A malformed request's 422 is FastAPI's list of validation errors, always valid JSON (``NaN``,
+``Infinity`` and ``1e400`` are echoed as strings) and short (inputs cut); bad input logs no traceback.
 The model is loaded once at startup; handlers are synchronous (run in a thread pool).
-The service binds to 127.0.0.1 unless told otherwise.
+The service binds to 127.0.0.1 unless told otherwise; :func:`serve` checks the address first.
 """
 
 import json
+import math
+import socket
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -95,6 +99,59 @@ def _require_fastapi():
         raise MissingExtra("contrastrec serve", "fastapi and uvicorn", "serve") from None
 
 
+class BadAddress(ValueError):
+    """A ``--host``/``--port`` the service cannot listen on (checked before the model is loaded)."""
+
+
+def check_address(host: str, port: int) -> None:
+    """Refuse a port outside 1..65535, a host that does not resolve, or an address that cannot be
+    bound now (in use, not this machine's, privileged), so that ``serve`` fails before loading the run."""
+    if not 1 <= port <= 65535:
+        raise BadAddress(f"--port {port}: must be between 1 and 65535")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except (socket.gaierror, UnicodeError) as e:
+        raise BadAddress(f"--host {host}: not an address of this machine ({e})") from None
+    try:
+        with socket.socket(family, kind, proto) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does
+            s.bind(address)
+    except OSError as e:
+        raise BadAddress(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
+def _json_safe(v: Any) -> Any:
+    """``v`` with non-finite floats as the strings JSON readers write them (``NaN``, ``Infinity``):
+    JSON has no such numbers, and a validation error echoes the input it refused."""
+    if isinstance(v, float) and not math.isfinite(v):
+        return "NaN" if math.isnan(v) else ("Infinity" if v > 0 else "-Infinity")
+    if isinstance(v, dict):
+        return {k: _json_safe(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_json_safe(x) for x in v]
+    return v
+
+
+def _brief_input(v: Any, limit: int = 100, items: int = 10) -> Any:
+    """A refused input as a validation error echoes it: strings cut to ``limit`` characters, lists
+    and objects to ``items`` entries, at every level (a 1 MiB body must not come back whole)."""
+    if isinstance(v, str) and len(v) > limit:
+        return f"{v[:limit]}... ({len(v)} characters)"
+    if isinstance(v, list):
+        more = [f"... ({len(v)} items)"] if len(v) > items else []
+        return [_brief_input(x, limit, items) for x in v[:items]] + more
+    if isinstance(v, dict):
+        cut = {_brief_input(k, limit, items): _brief_input(x, limit, items) for k, x in list(v.items())[:items]}
+        return {**cut, "...": f"{len(v)} keys"} if len(v) > items else cut
+    return v
+
+
+def _validation_detail(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """FastAPI's list of validation errors, valid JSON (no NaN/Infinity) and short (inputs cut)."""
+    return _json_safe([{**e, "input": _brief_input(e["input"])} if "input" in e else e for e in errors])
+
+
 def _integral_float_to_int(v: Any) -> Any:
     return int(v) if isinstance(v, float) and v.is_integer() else v
 
@@ -104,7 +161,10 @@ def create_app(engine: Engine, max_body_bytes: int = MAX_BODY_BYTES, body_timeou
     :class:`BodyLimit` (``max_body_bytes``, ``body_timeout`` seconds)."""
     _require_fastapi()
     from fastapi import FastAPI, HTTPException, Query
+    from fastapi.encoders import jsonable_encoder
     from fastapi.exception_handlers import http_exception_handler
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
     from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, StrictInt, StrictStr
     from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -162,6 +222,10 @@ def create_app(engine: Engine, max_body_bytes: int = MAX_BODY_BYTES, body_timeou
             exc = StarletteHTTPException(405, exc.detail, headers)
         return await http_exception_handler(request, exc)
 
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request, exc):  # FastAPI's answer, JSON even for NaN/Infinity inputs, short
+        return JSONResponse(status_code=422, content={"detail": _validation_detail(jsonable_encoder(exc.errors()))})
+
     def answer(**kw) -> Answer:
         try:
             items = engine.recommend(**kw)
@@ -198,6 +262,7 @@ def serve(run_dir: str | Path, host: str = "127.0.0.1", port: int = 8000, thread
     ``threads`` bounds torch's intra-op threads; FAISS searches run single-threaded.
     """
     _require_fastapi()
+    check_address(host, port)  # before the run is loaded: a bad address fails in a second, not minutes
     import faiss
     import torch
     import uvicorn

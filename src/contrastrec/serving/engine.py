@@ -12,6 +12,7 @@ of the given history.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -29,10 +30,21 @@ class UnknownId(KeyError):
 
     def __init__(self, kind: str, raw: str):
         self.kind, self.raw = kind, raw
-        super().__init__(f"unknown {kind} {raw!r}")
+        super().__init__(f"unknown {kind} {brief(raw)}")
 
     def __str__(self) -> str:
         return self.args[0]
+
+
+def brief(value: Any, limit: int = 40) -> str:
+    """``value`` for an error message, at most about ``limit`` characters (a client may send a 300-digit
+    number or a 1 MB id): strings quoted, huge numbers in exponent form, long strings cut."""
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) >= 10 ** limit:
+        exponent = int(math.log10(abs(value)))  # no str(): Python refuses ints over 4,300 digits
+        lead = str(abs(value) // 10 ** (exponent - 3))[:4]
+        return f"{'-' if value < 0 else ''}{lead[0]}.{lead[1:]}e+{exponent}"
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= limit else f"{text[:limit - 5]}...{text[-1]} ({len(text)} characters)"
 
 
 class BadRequest(ValueError):
@@ -69,7 +81,7 @@ class Engine:
     # ------------------------------------------------------------------ validation
     def check_k(self, k: int) -> int:
         if not 1 <= int(k) <= self.max_k:
-            raise BadRequest(f"k must be between 1 and {self.max_k}, got {k}")
+            raise BadRequest(f"k must be between 1 and {self.max_k}, got {brief(k)}")
         return int(k)
 
     def user_index(self, raw: Any) -> int:
@@ -117,6 +129,21 @@ class Engine:
             exclude.update(self.seen(u).tolist())
         scores, ids = search(self.index, query[None, :], k, None if include_seen else [exclude])
         return [Item(self.item_map.to_raw(i), float(s)) for s, i in zip(scores[0], ids[0]) if i >= 0]
+
+    def basis(self, user: Any = None, history: Sequence[Any] | None = None) -> tuple[str, list[str]]:
+        """What :meth:`recommend` computes its query from, as ``(what, raw item ids)``: a given
+        history (``"history"``); else the user's training items (``"train"``; graph and MF models,
+        whose user embedding was learned from them), or the user's last ``max_len`` known items
+        (``"known"``; sequential models, which encode them)."""
+        if history:
+            return "history", [str(h) for h in history]
+        u = self.user_index(user)
+        if self.sequential:
+            known = self.run.known_items()
+            rows = known.items[known.users == u][-self.run.cfg.max_len:]
+            return "known", self.item_map.raws(rows)
+        train = self.run.dataset.train
+        return "train", self.item_map.raws(train.items[train.users == u])
 
     def health(self) -> dict[str, Any]:
         return {"status": "ok", "model": self.model_name, "run": self.run.run_id, "sequential": self.sequential,

@@ -86,6 +86,29 @@ class LoadedRun:
         return u.float().cpu().numpy(), i.float().cpu().numpy()
 
 
+def run_dataset(run: Path, cfg: Config, dataset: str | Path | None = None) -> Dataset:
+    """The data of the run in ``run``: ``dataset`` when given, else the path it was trained on, else
+    (data made, not read: the demo's) its recipe in ``dataset.json``, regenerated and checked
+    against the counts recorded there. Raw ids must map as in ``id_maps.json``."""
+    from contrastrec.data.for_config import check_id_maps
+    from contrastrec.data.synthetic import regenerate
+
+    info = _read_json(run / "dataset.json")
+    path = dataset or cfg.dataset or info.get("path")
+    if path:
+        return dataset_for(cfg, path, id_maps=run / "id_maps.json")
+    if "synthetic" not in info:
+        raise DataError("the run stores no data set path; pass --dataset PATH", run)
+    ds = regenerate(info["synthetic"])
+    counts = ("users", "items", "train", "valid", "test")
+    if any(ds.summary()[k] != info.get(k) for k in counts):
+        raise DataError("the synthetic data regenerated from its recipe does not match the counts recorded "
+                        "here (" + ", ".join(f"{k} {info.get(k)} vs {ds.summary()[k]}" for k in counts) + ")",
+                        run / "dataset.json")
+    check_id_maps(ds, run / "id_maps.json", "the regenerated synthetic data")
+    return ds
+
+
 def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> LoadedRun:
     """Rebuild the run in ``run_dir`` on CPU from ``best.pt`` and its data set."""
     run = Path(run_dir)
@@ -94,10 +117,7 @@ def load_run(run_dir: str | Path, dataset: str | Path | None = None) -> LoadedRu
     ck = load_checkpoint(run / "best.pt")
     cfg = config_of(ck, run / "best.pt")
     cfg.device = "cpu"
-    path = dataset or cfg.dataset or _read_json(run / "dataset.json").get("path")
-    if not path:
-        raise DataError("the run stores no data set path; pass --dataset PATH", run)
-    ds = dataset_for(cfg, path, id_maps=run / "id_maps.json")
+    ds = run_dataset(run, cfg, dataset)
     from contrastrec.training.loop import build_model
 
     model = build_model(cfg, ds)
