@@ -131,7 +131,13 @@ def test_mixgcf_shards_draw_the_one_process_alpha():
 
 
 def _every_model(tmp_path, *args):
-    script = Path(__file__).with_name("ddp_every_model.py")
+    return _torchrun("ddp_every_model.py", tmp_path, *args)
+
+
+def _torchrun(script: str, tmp_path, *args) -> dict:
+    """Run ``script`` (next to this file) under torchrun with 2 processes; its rank 0's report."""
+    script = Path(__file__).with_name(script)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                           str(script), str(tmp_path), *args], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -163,3 +169,14 @@ def test_lazy_adam_trains_data_parallel_with_equal_replicas(tmp_path):
     assert report == {"average_sparse": "ok", **dict.fromkeys(models, "ok")}
     drift = _every_model(tmp_path / "b", "sasrec", "--lazy-adam", "--no-allreduce")
     assert drift["sasrec"].startswith("diverged after epoch 0")
+
+
+SEQ_SSL_MODELS = ["cl4srec", "duorec", "simcse", "coserec", "iclrec"]
+
+
+def test_sequential_ssl_terms_are_global_means(tmp_path):
+    """Issue 23: under torchrun (2 processes, shards of 16 and 15 rows, dropout 0) each contrastive
+    sequential model's ``rec`` term equals the one-process loss of the whole batch, and each SSL term
+    the mean over all anchors of the shards' losses (the negatives and views stay the shard's)."""
+    report = _torchrun("ddp_shard_means.py", tmp_path, *SEQ_SSL_MODELS)
+    assert report == dict.fromkeys(SEQ_SSL_MODELS, "ok")
