@@ -1,7 +1,8 @@
 """Issue 12: data-parallel training with torchrun (2 CPU processes, gloo) equals one process with
 the same global batch and seed: metrics within 1e-9 (the per-user metric sums are reduced in
-another order), loss terms within 1e-6 (per-shard means averaged, float32 sums), same selected
-epoch; only rank 0 writes the run; a resumed 2-process run equals an uninterrupted one."""
+another order), loss terms within 1e-6 (float32 sums), same selected epoch; only rank 0 writes
+the run; a resumed 2-process run equals an uninterrupted one. Issue 23: the sequential models' means
+over positions and anchors are global means (``distributed.shard_mean``)."""
 import json
 import os
 import subprocess
@@ -71,7 +72,8 @@ SEQ_SET = [*SET, "batch_size=64", "max_len=20", "n_layers=1", "dropout=0", "attn
 
 @pytest.mark.parametrize("model,extra", [("sasrec", []), ("sasrec", ["loss=bce"]),
                                          ("sasrec", ["loss=sampled_softmax", "n_negatives=16"]),
-                                         ("bert4rec", ["bert4rec.last_p=1", "batch_size=47"])])
+                                         ("bert4rec", ["bert4rec.last_p=1", "batch_size=47"])],
+                         ids=["sasrec-ce", "sasrec-bce", "sasrec-sampled_softmax", "bert4rec"])
 def test_two_processes_equal_one_sequential(tmp_path, seq_data, model, extra):
     """Issue 23: a sequential loss is a mean over positions, whose count differs between the shards;
     each rank's term is weighted by its share of the global count, so two processes (dropout 0)
