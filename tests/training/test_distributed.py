@@ -72,8 +72,9 @@ SEQ_SET = [*SET, "batch_size=64", "max_len=20", "n_layers=1", "dropout=0", "attn
 
 @pytest.mark.parametrize("model,extra", [("sasrec", []), ("sasrec", ["loss=bce"]),
                                          ("sasrec", ["loss=sampled_softmax", "n_negatives=16"]),
+                                         ("sasrec", ["train_prefixes=true", "batch_size=63"]),
                                          ("bert4rec", ["bert4rec.last_p=1", "batch_size=47"])],
-                         ids=["sasrec-ce", "sasrec-bce", "sasrec-sampled_softmax", "bert4rec"])
+                         ids=["sasrec-ce", "sasrec-bce", "sasrec-sampled_softmax", "sasrec-prefixes", "bert4rec"])
 def test_two_processes_equal_one_sequential(tmp_path, seq_data, model, extra):
     """Issue 23: a sequential loss is a mean over positions, whose count differs between the shards;
     each rank's term is weighted by its share of the global count, so two processes (dropout 0)
