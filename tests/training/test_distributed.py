@@ -1,7 +1,8 @@
 """Issue 12: data-parallel training with torchrun (2 CPU processes, gloo) equals one process with
 the same global batch and seed: metrics within 1e-9 (the per-user metric sums are reduced in
-another order), loss terms within 1e-6 (per-shard means averaged, float32 sums), same selected
-epoch; only rank 0 writes the run; a resumed 2-process run equals an uninterrupted one."""
+another order), loss terms within 1e-6 (float32 sums), same selected epoch; only rank 0 writes
+the run; a resumed 2-process run equals an uninterrupted one. Issue 23: the sequential models' means
+over positions and anchors are global means (``distributed.shard_mean``)."""
 import json
 import os
 import subprocess
@@ -40,15 +41,48 @@ def test_two_processes_equal_one(tmp_path, data, model):
     _train(["--model", model, "--dataset", str(data), "--output", str(tmp_path / "one"), "--quiet", *SET], tmp_path)
     _train(["--model", model, "--dataset", str(data), "--output", str(tmp_path / "two"), "--quiet", "--nproc", "2",
             *SET], tmp_path)
-    a, b = (json.loads((tmp_path / r / "results.json").read_text()) for r in ("one", "two"))
+    _assert_same_runs(tmp_path / "one", tmp_path / "two")
+
+
+def _assert_same_runs(one: Path, two: Path, terms: tuple[str, ...] = ("rec",)) -> None:
+    """A one-process run and a two-process run of the same configuration: same metrics (1e-9),
+    same logged loss terms (1e-6), same selected epoch; the two-process run left no temporary file."""
+    a, b = (json.loads((r / "results.json").read_text()) for r in (one, two))
     assert b["processes"] == 2 and a["processes"] == 1
     assert a["best_epoch"] == b["best_epoch"]
     for phase in ("valid", "test"):
         for k in a[phase]:
-            assert abs(a[phase][k] - b[phase][k]) < 1e-9, (phase, k)
-    for x, y in zip(_log(tmp_path / "one"), _log(tmp_path / "two"), strict=True):
-        assert abs(x["rec"] - y["rec"]) < 1e-6 and abs(x["valid"]["ndcg@20"] - y["valid"]["ndcg@20"]) < 1e-9
-    assert not list((tmp_path / "two").glob("*.tmp"))
+            assert abs(a[phase][k] - b[phase][k]) < 1e-9, (phase, k, a[phase][k], b[phase][k])
+    for x, y in zip(_log(one), _log(two), strict=True):
+        for t in terms:
+            assert abs(x[t] - y[t]) < 1e-6, (x["epoch"], t, x[t], y[t])
+        assert abs(x["valid"]["ndcg@20"] - y["valid"]["ndcg@20"]) < 1e-9
+    assert not list(two.glob("*.tmp"))
+
+
+@pytest.fixture(scope="module")
+def seq_data(tmp_path_factory):
+    path = tmp_path_factory.mktemp("ddp_seq") / "s.tsv"
+    write_synthetic(path, format="triples", n_users=150, n_items=80, sequential=True, seed=0)
+    return path
+
+
+SEQ_SET = [*SET, "batch_size=64", "max_len=20", "n_layers=1", "dropout=0", "attn_dropout=0"]
+
+
+@pytest.mark.parametrize("model,extra", [("sasrec", []), ("sasrec", ["loss=bce"]),
+                                         ("sasrec", ["loss=sampled_softmax", "n_negatives=16"]),
+                                         ("sasrec", ["train_prefixes=true", "batch_size=63"]),
+                                         ("bert4rec", ["bert4rec.last_p=1", "batch_size=47"])],
+                         ids=["sasrec-ce", "sasrec-bce", "sasrec-sampled_softmax", "sasrec-prefixes", "bert4rec"])
+def test_two_processes_equal_one_sequential(tmp_path, seq_data, model, extra):
+    """Issue 23: a sequential loss is a mean over positions, whose count differs between the shards;
+    each rank's term is weighted by its share of the global count, so two processes (dropout 0)
+    equal one: same metrics (1e-9), same logged loss (1e-6), same selected epoch."""
+    args = ["--model", model, "--dataset", str(seq_data), "--quiet", *SEQ_SET, *extra]
+    _train([*args, "--output", str(tmp_path / "one")], tmp_path)
+    _train([*args, "--output", str(tmp_path / "two"), "--nproc", "2"], tmp_path)
+    _assert_same_runs(tmp_path / "one", tmp_path / "two")
 
 
 def test_two_process_resume_equals_uninterrupted(tmp_path, data):
@@ -100,7 +134,13 @@ def test_mixgcf_shards_draw_the_one_process_alpha():
 
 
 def _every_model(tmp_path, *args):
-    script = Path(__file__).with_name("ddp_every_model.py")
+    return _torchrun("ddp_every_model.py", tmp_path, *args)
+
+
+def _torchrun(script: str, tmp_path, *args) -> dict:
+    """Run ``script`` (next to this file) under torchrun with 2 processes; its rank 0's report."""
+    script = Path(__file__).with_name(script)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     out = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
                           str(script), str(tmp_path), *args], capture_output=True, text=True, timeout=600,
                          env={**os.environ, "OMP_NUM_THREADS": "1"})
@@ -132,3 +172,14 @@ def test_lazy_adam_trains_data_parallel_with_equal_replicas(tmp_path):
     assert report == {"average_sparse": "ok", **dict.fromkeys(models, "ok")}
     drift = _every_model(tmp_path / "b", "sasrec", "--lazy-adam", "--no-allreduce")
     assert drift["sasrec"].startswith("diverged after epoch 0")
+
+
+SEQ_SSL_MODELS = ["cl4srec", "duorec", "simcse", "coserec", "iclrec"]
+
+
+def test_sequential_ssl_terms_are_global_means(tmp_path):
+    """Issue 23: under torchrun (2 processes, shards of 16 and 15 rows, dropout 0) each contrastive
+    sequential model's ``rec`` term equals the one-process loss of the whole batch, and each SSL term
+    the mean over all anchors of the shards' losses (the negatives and views stay the shard's)."""
+    report = _torchrun("ddp_shard_means.py", tmp_path, *SEQ_SSL_MODELS)
+    assert report == dict.fromkeys(SEQ_SSL_MODELS, "ok")

@@ -44,6 +44,7 @@ from contrastrec.data.dataset import Dataset
 from contrastrec.losses import functional as LF
 from contrastrec.models.base import ScoreFn
 from contrastrec.models.seq_base import SequentialModel
+from contrastrec.training.distributed import shard_mean
 
 
 @dataclass
@@ -139,7 +140,7 @@ class BERT4Rec(SequentialModel):
         s = self.params
         masked, sel = mask_items(x, s.mask_p, self.mask_token, generator=self._gen, last_p=s.last_p)
         h = self.encoder(masked)[sel]  # [N, D] at the masked positions
-        return {"rec": LF.softmax_ce_loss(self.logits(self.query(h)), x[sel] - 1)}
+        return {"rec": shard_mean(LF.softmax_ce_loss(self.logits(self.query(h)), x[sel] - 1), sel.sum())}
 
     def encode_last(self, seqs: torch.Tensor) -> torch.Tensor:
         """The query ``[B, D]`` at a mask token appended after each history."""

@@ -179,7 +179,7 @@ class ICLRec(CL4SRec):
         """InfoNCE of views ``z [B, D]`` against their intent centroids, same-intent rows masked."""
         c = self.centroids[intents]  # type: ignore[index]
         labels = intents if self.cfg.ssl.loss == "supcon" else None
-        return self.ssl(z, c, labels=labels, positive_mask=self.intent_mask(intents))
+        return self.ssl_mean(z, c, labels=labels, positive_mask=self.intent_mask(intents))
 
     def ssl_terms(self, batch, hidden):
         s, lam = self.params, self.cfg.ssl.weight
@@ -193,7 +193,7 @@ class ICLRec(CL4SRec):
         terms = {}
         if s.instance_weight > 0:
             labels = batch["target"] if self.cfg.ssl.loss == "supcon" else None
-            terms["ssl_instance"] = lam * s.instance_weight * self.ssl(
+            terms["ssl_instance"] = lam * s.instance_weight * self.ssl_mean(
                 z1, z2, labels=labels, positive_mask=self.false_negative_mask(batch))
         if use_intent:
             intents = self.cluster_of_user[batch["users"]]  # type: ignore[index]

@@ -49,6 +49,7 @@ from torch import nn
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.seq_base import SequentialModel
+from contrastrec.training.distributed import shard_mean
 
 _SSL_WEIGHTS = ("aap_weight", "mip_weight", "map_weight", "sp_weight")
 
@@ -157,11 +158,13 @@ class S3Rec(SequentialModel):
         return hot[:, 1:]
 
     def _attribute_bce(self, proj: nn.Linear, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
+        """Attribute BCE of the positions ``h [N, D]`` (mean over them; the global batch's under data
+        parallelism, so every rank calls :func:`shard_mean`, with or without positions)."""
         if h.shape[0] == 0:
-            return h.sum() * 0.0
+            return shard_mean(h.sum() * 0.0, 0)
         logits = proj(h) @ self.attr_emb.weight[1:].t()
         bce = F.binary_cross_entropy_with_logits(logits, self.attribute_targets(tokens), reduction="none")
-        return bce.sum(1).mean()
+        return shard_mean(bce.sum(1).mean(), h.shape[0])
 
     def pretrain_sequences(self, batch) -> torch.Tensor:
         """The user's most recent ``max_len`` training items (the input sequence plus its target;
@@ -189,7 +192,8 @@ class S3Rec(SequentialModel):
             q = self.mip_proj(hm)
             w = self.encoder.item_emb
             f_pos, f_neg = torch.sigmoid((q * w(pos)).sum(-1)), torch.sigmoid((q * w(neg)).sum(-1))
-            terms["ssl_mip"] = lam * s.mip_weight * F.softplus(f_neg - f_pos).mean() if pos.numel() else h.sum() * 0.0
+            mip = F.softplus(f_neg - f_pos).mean() if pos.numel() else h.sum() * 0.0
+            terms["ssl_mip"] = lam * s.mip_weight * shard_mean(mip, pos.numel())
         if s.map_weight > 0:
             terms["ssl_map"] = lam * s.map_weight * self._attribute_bce(self.map_proj, h[mask], x[mask])
         if s.sp_weight > 0:
@@ -203,7 +207,7 @@ class S3Rec(SequentialModel):
         n = real.sum(1)
         ok = n >= 2
         if not bool(ok.any()):
-            return self.sp_proj.weight.sum() * 0.0
+            return shard_mean(self.sp_proj.weight.sum() * 0.0, 0)  # every rank reduces the count
         x, real, n = x[ok], real[ok], n[ok]
         u = self._rand((3, x.shape[0]), dev)
         w = 1 + (u[0] * (n // 2)).long().clamp_max(n // 2 - 1)  # U{1..n//2}
@@ -224,7 +228,7 @@ class S3Rec(SequentialModel):
         c, sp, sn = out.chunk(3)
         q = self.sp_proj(c)
         f_pos, f_neg = torch.sigmoid((q * sp).sum(-1)), torch.sigmoid((q * sn).sum(-1))
-        return F.softplus(f_neg - f_pos).mean()
+        return shard_mean(F.softplus(f_neg - f_pos).mean(), x.shape[0])
 
     # ------------------------------------------------------------------ contract
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -24,6 +24,7 @@ from contrastrec.models.ssl import SSLBranch
 from contrastrec.samplers import combine_masks, same_label_mask
 from contrastrec.data.sequences import trim_left_padding
 from contrastrec.rng import stream_seed
+from contrastrec.training.distributed import shard_mean
 
 
 class SequentialModel(Recommender):
@@ -111,8 +112,14 @@ class SequentialModel(Recommender):
 
     # ------------------------------------------------------------------ pieces
     def rec_loss(self, hidden: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None) -> torch.Tensor:
-        """hidden [B, L, D]; pos/neg [B, L] tokens (0 = no target)."""
+        """hidden [B, L, D]; pos/neg [B, L] tokens (0 = no target). The mean over the target
+        positions (of the global batch under data parallelism: :func:`shard_mean`)."""
         valid = pos > 0
+        return shard_mean(self.position_loss(hidden, pos, neg, valid), valid.sum())
+
+    def position_loss(self, hidden: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor | None,
+                      valid: torch.Tensor) -> torch.Tensor:
+        """The configured next-item loss, mean over this batch's ``valid`` positions."""
         if self.loss_name == "ce":
             h = hidden[valid]  # [N, D]
             logits = h @ self.encoder.item_weights().t()
@@ -170,8 +177,13 @@ class SequentialModel(Recommender):
         fn = self.false_negative_mask(batch)
         if fn is not None:
             positive_mask = fn if positive_mask is None else combine_masks(positive_mask, fn)
-        return self.ssl(z1, z2, labels=labels, positive_mask=positive_mask,
-                        pool_weights=self.token_pop.to(z1.device)[batch["target"]])
+        return self.ssl_mean(z1, z2, labels=labels, positive_mask=positive_mask,
+                             pool_weights=self.token_pop.to(z1.device)[batch["target"]])
+
+    def ssl_mean(self, q: torch.Tensor, k: torch.Tensor, **kw) -> torch.Tensor:
+        """``self.ssl(q, k, **kw)`` (a mean over the anchors ``q``'s rows), of the global batch's
+        anchors under data parallelism (:func:`shard_mean`; the negatives stay the shard's)."""
+        return shard_mean(self.ssl(q, k, **kw), q.shape[0])
 
     def integrated_views(self, batch) -> list[torch.Tensor]:
         """schema=integrated: the augmented input sequences the method contrasts (the sequence
@@ -188,8 +200,8 @@ class SequentialModel(Recommender):
         same = same_label_mask(target, include_diagonal=True)
         pool, weights = self.encoder.item_weights(), self.token_pop.to(items.device)[1:-1]
         views = self.integrated_views(batch)
-        losses = [self.ssl(self.encode_last(v), items, positive_mask=same, pool=pool, anchor_ids=target - 1,
-                           pool_weights=weights) for v in views]
+        losses = [self.ssl_mean(self.encode_last(v), items, positive_mask=same, pool=pool, anchor_ids=target - 1,
+                                pool_weights=weights) for v in views]
         return {"rec": losses[0] if len(losses) == 1 else sum(losses) / len(losses)}
 
     def loss_terms(self, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

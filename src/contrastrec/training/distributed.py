@@ -16,9 +16,15 @@ whole adjacency (replicated). Per step:
   ``last.pt`` on every rank.
 
 Backends: ``gloo`` on CPU, ``nccl`` on CUDA (each rank uses ``cuda:LOCAL_RANK``).
-What differs from one process with the same global batch: per-shard means are averaged (equal when
-the shards have equal sizes); in-batch contrastive negatives are those of the rank's shard (B/N
-rows, not B); float sums are reduced in another order. See docs/scale.md.
+Means over a shard's items (a sequential model's positions, masked positions, SSL anchors) are made
+global by :func:`shard_mean`: each rank's term is its sum over its items divided by the global count
+(all-reduced), times the world size, so the averaged gradients (and the logged mean over the ranks)
+are those of the mean over all items of the global batch, whatever the shards' sizes. A term not
+passed through it (graph models' per-row means) is a per-shard mean, equal to the global one when the
+shards have equal sizes. What still differs from one process with the same global batch: in-batch
+contrastive negatives are those of the rank's shard (B/N rows, not B), and so are per-shard random
+draws (sequence augmentations, BERT4Rec's masks); float sums are reduced in another order. See
+docs/scale.md.
 """
 from __future__ import annotations
 
@@ -100,6 +106,18 @@ class Dist:
             dist.all_reduce(x, op=dist.ReduceOp.SUM)
         return x
 
+    def shard_mean(self, loss: torch.Tensor, count: torch.Tensor | int) -> torch.Tensor:
+        """``loss``, this shard's mean over its ``count`` items, as this rank's share of the mean over
+        every rank's items: ``loss * count * world / sum_r count_r`` (a rank without items gives 0), so
+        that :meth:`average_gradients` (sum / world) yields the gradient of the global mean. One
+        process: ``loss`` itself, untouched (bit for bit)."""
+        if not self.enabled:
+            return loss
+        c = torch.as_tensor(count, device=self.device()).to(torch.float64).reshape(())
+        w = c * self.world / self.sum(c).clamp_min(1.0)
+        w = w.to(loss.device, loss.dtype)
+        return torch.where(c.to(loss.device) > 0, loss * w, torch.zeros_like(loss))
+
     def any(self, flag: bool) -> bool:
         """True when ``flag`` is True on any rank (so that all ranks take the same decision)."""
         if not self.enabled:
@@ -124,6 +142,12 @@ _CURRENT = Dist()
 def current() -> Dist:
     """The process's data-parallel context (one process: rank 0 of 1)."""
     return _CURRENT
+
+
+def shard_mean(loss: torch.Tensor, count: torch.Tensor | int) -> torch.Tensor:
+    """:meth:`Dist.shard_mean` in the process's context: every loss that is a mean over a shard's
+    items (positions, anchors) goes through it, so that data parallelism computes the global mean."""
+    return _CURRENT.shard_mean(loss, count)
 
 
 def init_from_env(device: str = "cpu") -> Dist:
