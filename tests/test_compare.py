@@ -95,3 +95,35 @@ def test_compare_refuses_other_id_maps(runs, tmp_path):
     (c / "id_maps.json").write_text(json.dumps(maps))
     with pytest.raises(CompareError, match="other id maps"):
         compare_runs([a, str(c)])
+
+
+def test_evaluate_per_user_makes_an_older_run_comparable(tmp_path, capsys):
+    import os
+    import shutil
+
+    from tests.test_cli import _write_lists
+
+    data = tmp_path / "seqs.txt"
+    _write_lists(data)
+    for model, name in (("mf", "a"), ("lightgcn", "b")):
+        assert main(["train", "--model", model, "--dataset", str(data), "--output", str(tmp_path / name), "--quiet",
+                     "--device", "cpu", "--set", "epochs=2 embedding_dim=16 ks=[5,10] metric=ndcg@10"]) == 0
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    old = tmp_path / "old"  # as a run from before per-user results: no per_user files, no split fingerprint
+    shutil.copytree(b, old)
+    for name in ("per_user_valid.parquet", "per_user_test.parquet"):
+        os.unlink(old / name)
+    ds_json = json.loads((old / "dataset.json").read_text())
+    ds_json.pop("split_sha256")
+    (old / "dataset.json").write_text(json.dumps(ds_json))
+    with pytest.raises(CompareError):
+        compare_runs([a, str(old)])
+    capsys.readouterr()
+    assert main(["evaluate", "--run", str(old), "--per-user", str(tmp_path / "ev")]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert "tail" in printed["groups"]["test"]["item_groups"]
+    fresh = compare_runs([a, b], metrics=["ndcg@10"], n_boot=200)
+    again = compare_runs([a, str(tmp_path / "ev")], metrics=["ndcg@10"], n_boot=200)
+    assert [(r.group, r.mean_b, r.p_wilcoxon) for r in again] == [(r.group, r.mean_b, r.p_wilcoxon) for r in fresh]
+    with pytest.raises(SystemExit):  # never over an earlier evaluation
+        main(["evaluate", "--run", str(old), "--per-user", str(tmp_path / "ev")])

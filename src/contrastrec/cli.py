@@ -278,11 +278,35 @@ def cmd_evaluate(args) -> int:
     ds = run_dataset(run, cfg, args.dataset)
     model = build_model(cfg, ds)
     load_weights(model, ck.get("model"), run / "best.pt")
-    out = {}
+    import dataclasses
+
+    from contrastrec.evaluation.groups import summarize_groups
+    from contrastrec.training.loop import final_evaluation, make_groups, write_per_user
+    from contrastrec.training.rundir import RunDir
+
     eval_graph = args.eval_graph or cfg.eval_graph
+    cfg = dataclasses.replace(cfg, eval_graph=eval_graph)
+    per_user = Path(args.per_user) if args.per_user else None
+    if per_user is not None:  # never over a file: not the run's own, nor an earlier evaluation's
+        names = [RunDir.per_user_name("valid"), RunDir.per_user_name("test"), RunDir.DATASET, RunDir.ID_MAPS]
+        taken = [per_user / n for n in names if (per_user / n).exists()]
+        if taken or (per_user.exists() and not per_user.is_dir()):
+            raise _fail(f"--per-user {per_user}: {taken[0] if taken else per_user} exists; give a new folder")
+    groups = make_groups(ds, cfg)
+    out, detailed = {}, {}
     for phase in ("valid", "test"):
-        out[phase] = evaluate_model(model, ds, phase, make_evaluator(ds, phase, cfg), cfg.max_len, eval_graph)
+        out[phase], detailed[phase] = final_evaluation(model, ds, phase, make_evaluator(ds, phase, cfg), cfg, groups)
     out["eval_graph"] = eval_graph
+    if groups is not None:
+        out["groups"] = {phase: summarize_groups(r, groups) for phase, r in detailed.items()}
+        if per_user is not None:  # a folder `compare` reads: per-user values, the split's fingerprint, the ids
+            from contrastrec.training.checkpoint import atomic_write_json
+
+            for phase, r in detailed.items():
+                write_per_user(per_user / RunDir.per_user_name(phase), r, groups, ds)
+            ds.save_id_maps(per_user / RunDir.ID_MAPS)
+            atomic_write_json(per_user / RunDir.DATASET, {**ds.summary(), "evaluated_run": str(run.resolve()),
+                                                          "model": cfg.model})
     print(json.dumps(out, indent=2))
     return 0
 
@@ -561,6 +585,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="graph models: the graph for the test set (default: the run's eval_graph); "
                         "history = train + valid, the interactions known before the test one; refused for "
                         "models it does nothing for (sequential models, mf)")
+    e.add_argument("--per-user", metavar="DIR",
+                   help="also write the per-user values (per_user_{valid,test}.parquet), the split's fingerprint and "
+                        "the id maps into DIR (a new folder), so that `contrastrec compare` can pair this run, also "
+                        "one trained before per-user results existed")
     e.set_defaults(func=cmd_evaluate)
 
     r = sub.add_parser("refit", help="retrain a selected run on train + valid for its selected epochs, test once",
