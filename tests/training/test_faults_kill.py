@@ -100,13 +100,13 @@ def install(kill_at):
         ev = contrastrec.evaluation.evaluator.FullRankingEvaluator
         call = ev.__call__
 
-        def killing_call(self, score_fn):
+        def killing_call(self, score_fn, **kw):
             def scored(*a, **k):
                 out = score_fn(*a, **k)
                 hit()
                 return out
 
-            return call(self, scored)
+            return call(self, scored, **kw)
 
         ev.__call__ = killing_call
 

@@ -44,9 +44,9 @@ def test_test_set_evaluated_once(tmp_path, monkeypatch):
     real = loop.FullRankingEvaluator
 
     class Spy(real):
-        def __call__(self, fn):
+        def __call__(self, fn, **kw):
             calls.append(self.phase)
-            return super().__call__(fn)
+            return super().__call__(fn, **kw)
 
     monkeypatch.setattr(loop, "FullRankingEvaluator", Spy)
     fit(_cfg("mf", epochs=5), make_tiny(), tmp_path / "r", progress=False, log=lambda s: None)

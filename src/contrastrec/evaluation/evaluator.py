@@ -388,8 +388,12 @@ class FullRankingEvaluator:
         return _run(score_fn, self._shard_users, self._prep, self.ks, self.metrics, self.chunk_size, self.device,
                     self.groups)
 
-    def __call__(self, score_fn: ScoreFn) -> dict[str, float]:
+    def __call__(self, score_fn: ScoreFn, detailed: bool = False):
+        """The mean metrics; ``detailed=True``: the :class:`EvaluationResult` of this process's users
+        (with the group values when ``groups`` is set) instead."""
         res = self.detailed(score_fn)
+        if detailed:
+            return res
         if self.world > 1:  # sharded users: reduce the per-metric sums and the user count
             from contrastrec.training.distributed import current
 

@@ -157,7 +157,7 @@ def evaluate_model(model, dataset: Dataset, phase: str, evaluator: FullRankingEv
     with torch.no_grad(), graph:
         fn = model.scorer(histories_for(model, dataset, phase, max_len, users),
                           users=None if users is None else torch.from_numpy(users))
-        return evaluator.detailed(fn) if detailed else evaluator(fn)
+        return evaluator(fn, detailed=True) if detailed else evaluator(fn)
 
 
 def make_groups(dataset: Dataset, cfg: Config) -> Groups | None:
