@@ -123,10 +123,14 @@ def test_sequential_override_on_triples(tmp_path):
 
 
 def test_format_override_through_load_dataset(tmp_path):
-    p = write(tmp_path, "r.txt", "1 10 4\n1 11 3\n1 12 5\n")
+    p = write(tmp_path, "r.txt", "1\t10\t4\t7\n2\t11\t3\t8\n3\t12\t5\t9\n")
     assert load_dataset(p).n_items == 3
-    forced = load_dataset(p, format="lists")
-    assert forced.sequential and forced.n_items == 6  # ratings became items
+    forced = load_dataset(p, format="lists")  # one line per user: may be lists, as asked
+    assert forced.sequential and forced.n_items == 9
+    # a user on several lines is triples: forcing lists (ratings would become items) is refused
+    p = write(tmp_path, "r.txt", "1 10 4\n1 11 3\n1 12 5\n")
+    with pytest.raises(DataError, match="format 'lists' was forced"):
+        load_dataset(p, format="lists")
 
 
 def test_k_core_in_load(tmp_path):

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from .dataset import DataError, Dataset, IdMap, Split
-from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, read_interactions
+from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, input_kind, read_interactions
 from .splits import (
     DROP,
     _is_grouped,
@@ -211,9 +211,7 @@ def load_dataset(
 
     p = Path(path)
     fmt = canonical_format(format, p)
-    if not p.exists():
-        raise DataError("no such file or folder", p)
-    if p.is_dir():
+    if input_kind(p, missing="no such file or folder") == "folder":
         layout = scan_folder(p)
         if layout.kind == "presplit":
             return _from_presplit(layout, p, fmt, columns, name or p.name, opts)
@@ -488,7 +486,7 @@ def _from_presplit(
     raws = {"train": raw_tr}
     for role in ("valid", "test"):
         if files[role] is not None:
-            raws[role] = read_interactions(files[role], fmt, columns)  # type: ignore[arg-type]
+            raws[role] = read_interactions(files[role], fmt, columns, strict_format=False)  # type: ignore[arg-type]
     present = list(raws)
     notes = [
         f"pre-split folder {folder}: " + ", ".join(f"{r} {files[r].name} ({_plural(len(raws[r]), 'row')})"  # type: ignore[union-attr]
@@ -508,7 +506,7 @@ def _from_presplit(
     )
     file_rank = np.concatenate([np.full(len(raws[r]), k, dtype=np.int64) for k, r in enumerate(present)])
     if all(raws[r].timestamps is not None for r in present):
-        ts = np.concatenate([raws[r].timestamps for r in present])  # type: ignore[misc]
+        ts = np.concatenate([raws[r].timestamps for r in present])  # type: ignore[misc]  (int64 if all are)
     else:
         ts = None
         if any(raws[r].timestamps is not None for r in present):
@@ -698,8 +696,8 @@ def describe_datasets(root: str | Path, max_depth: int = 2) -> list[dict[str, An
     Only the beginning of each file is read.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DataError("no such folder", root)
+    if input_kind(root, missing="no such folder") != "folder":
+        raise DataError("is a file, not a folder (pass the folder that holds the data sets)", root)
     found: list[dict[str, Any]] = []
 
     def entry(name: str, path: Path, layout: str, files: list[Path], probe: Path) -> None:
