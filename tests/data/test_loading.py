@@ -287,14 +287,14 @@ def test_presplit_users_without_items_in_train(tmp_path):
 def test_presplit_k_core_and_sequential(tmp_path):
     d = tmp_path / "data"
     write(d, "train.txt", "0 1 2 3 1\n1 1 2 3\n")
-    write(d, "test.txt", "0 4\n1 3\n")
+    write(d, "test.txt", "0 4\n1 5\n0 5\n")  # (graph data) a test file of train pairs only is refused
     seq = load_dataset(d, sequential=True)
     assert seq.sequential
     assert rows(seq, "train")["0"] == ["1", "2", "3"]  # repeated item kept; carve takes the last item
     assert rows(seq, "valid") == {"0": ["1"], "1": ["3"]}
     assert any("carved the last 10% of each user's training items" in n for n in seq.notes)
     core = load_dataset(d, k_core=2)
-    assert "4" not in core.item_map
+    assert "4" not in core.item_map and "5" in core.item_map
     assert any("union of the pre-split files" in n for n in core.notes)
 
 

@@ -139,3 +139,48 @@ def test_datasets_root_that_is_a_file_says_so(tmp_path):
     with pytest.raises(DataError) as e:
         describe_datasets(f)
     assert one_line(e) == f"{f}: is a file, not a folder (pass the folder that holds the data sets)"
+
+
+# ------------------------------------------------------------------- pre-split files that repeat train
+def _presplit(tmp_path, train, test, valid=None):
+    d = tmp_path / "data"
+    d.mkdir()
+    for name, rows in (("train.txt", train), ("test.txt", test), ("valid.txt", valid)):
+        if rows is not None:
+            (d / name).write_text("".join(f"{u}\t{i}\n" for u, i in rows))
+    return d
+
+
+TRAIN_ROWS = [(u, (u + k) % 12) for u in range(10) for k in range(5)]
+
+
+@pytest.mark.parametrize("role", ["test", "valid"])
+def test_a_split_file_of_training_pairs_is_refused(tmp_path, role):
+    held = [(u, (u + 7) % 12) for u in range(10)]
+    repeats = TRAIN_ROWS[::5]
+    d = _presplit(tmp_path, TRAIN_ROWS, repeats if role == "test" else held,
+                  repeats if role == "valid" else held)
+    with pytest.raises(DataError) as e:
+        load_dataset(d)
+    assert one_line(e) == (f"{d / f'{role}.txt'}: all 10 {role} pairs were training pairs (each (user, item) is in "
+                           f"train.txt), so nothing is left to {'test' if role == 'test' else 'validate'} on")
+
+
+def test_split_pairs_whose_item_has_no_training_interaction_are_counted_and_stated(tmp_path):
+    test = [(u, (u + 7) % 12) for u in range(10)] + [(0, "new1"), (1, "new2"), (2, "new1")]
+    valid = [(u, (u + 6) % 12) for u in range(10)] + [(3, "new3")]
+    ds = load_dataset(_presplit(tmp_path, TRAIN_ROWS, test, valid))
+    assert len(ds.test) == 13 and len(ds.valid) == 11  # the policy: kept, as released
+    assert ds.unseen_items == {"valid": 1, "test": 3}
+    assert ds.summary()["unseen_items"] == {"valid": 1, "test": 3}
+    assert any(n.startswith("3 test interactions (2 items) have an item without any training interaction: kept")
+               for n in ds.notes)
+
+
+def test_single_file_split_counts_items_seen_only_in_valid_or_test(tmp_path):
+    p = tmp_path / "seq.txt"  # item 99 is the last item of user 0 only: its test target
+    p.write_text("".join(f"{u} " + " ".join(str((u + k) % 8) for k in range(6)) + (" 99" if u == 0 else "") + "\n"
+                         for u in range(12)))
+    ds = load_dataset(p)
+    assert "99" in ds.item_map and ds.unseen_items == {"valid": 0, "test": 1}
+    assert any("1 test interaction (1 item) has an item without any training interaction" in n for n in ds.notes)

@@ -141,6 +141,10 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     item_attributes: dict[int, list[int]] | None = None  # item index -> attribute ids (S3-Rec)
     n_attributes: int = 0
+    # valid/test interactions (kept) whose item has no training interaction
+    unseen_items: dict[str, int] = field(default_factory=lambda: {"valid": 0, "test": 0})
+    # the file or folder read (absolute path, size and head hash per file; None for a DataFrame)
+    fingerprint: dict | None = None
 
     def train_csr(self) -> sp.csr_matrix:
         return self.train.csr(self.n_users, self.n_items)
@@ -166,6 +170,7 @@ class Dataset:
             "valid": len(self.valid),
             "test": len(self.test),
             "sequential": self.sequential,
+            "unseen_items": dict(self.unseen_items),
         }
 
     def save_id_maps(self, path: str | Path) -> None:
