@@ -87,7 +87,7 @@ def test_a_changed_data_file_is_refused_when_the_run_is_loaded(trained, tmp_path
     shutil.copytree(run, copy)
     moved = tmp_path / "data.txt"
     text = data.read_text()
-    moved.write_text(text + "41 1 2 3\n" if change == "append" else text.replace("1", "2", 1))
+    moved.write_text(text + "\n" if change == "append" else _same_size_edit(text))
     rec = json.loads((copy / "dataset.json").read_text())
     for command in (["evaluate", "--run", copy, "--dataset", moved],
                     ["recommend", "--run", copy, "--user", "1", "--dataset", moved]):
@@ -96,6 +96,16 @@ def test_a_changed_data_file_is_refused_when_the_run_is_loaded(trained, tmp_path
         line = assert_one_line_error(err, f"{moved}: not the data this run was trained on")
         assert ("bytes" in line) == (change == "append") and str(copy / "dataset.json") in line
     assert rec == json.loads((copy / "dataset.json").read_text())  # nothing written
+
+
+def _same_size_edit(text: str) -> str:
+    """``text`` with the last item of the last line replaced by an item of the same length seen
+    before: the same ids in the same order of appearance, the same size, another content."""
+    lines = text.splitlines()
+    last = lines[-1].split()
+    seen = [x for x in " ".join(lines[:-1]).split()[1:] if len(x) == len(last[-1]) and x != last[-1]]
+    last[-1] = seen[0]
+    return "\n".join([*lines[:-1], " ".join(last)]) + "\n"
 
 
 def test_an_old_run_without_a_fingerprint_loads_with_a_note(trained, tmp_path, capsys):

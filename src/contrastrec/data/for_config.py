@@ -24,13 +24,13 @@ def dataset_for(cfg, path: str | Path | None = None, id_maps: str | Path | None 
         raise DataError("no dataset given (use --dataset PATH or `dataset:` in the config)")
     ds = load_dataset(path, format=cfg.format or None, split=cfg.split, seed=cfg.seed, k_core=cfg.k_core,
                       unseen_users=cfg.unseen_users, sequential=cfg.sequential)
-    if id_maps is not None:
-        _check_recorded_data(ds, Path(id_maps).parent / "dataset.json")
     if id_maps is not None and Path(id_maps).exists():
         users, items = Dataset.load_id_maps(id_maps)
         if users != ds.user_map or items != ds.item_map:
             raise DataError(f"the data at {path} does not match the run's id_maps.json (different users or items); "
                             "pass the run's data set with --dataset", id_maps)
+    if id_maps is not None:
+        _check_recorded_data(ds, Path(id_maps).parent / "dataset.json")
     return ds
 
 
