@@ -8,6 +8,7 @@ import shutil
 
 import pytest
 
+from tests.data.test_silent_misreads import no_hang
 from tests.test_cli_faults import TRAIN, assert_one_line_error, cli, fast_config, write_lists  # noqa: F401
 
 
@@ -49,7 +50,8 @@ def test_an_empty_test_split_stops_before_training(tmp_path, capsys):
 def test_a_fifo_dataset_is_one_line(tmp_path, capsys):
     f = tmp_path / "pipe"
     os.mkfifo(f)
-    rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", f, "--output", tmp_path / "run")
+    with no_hang():
+        rc, _, err = cli(capsys, "train", *TRAIN, "--dataset", f, "--output", tmp_path / "run")
     assert rc == 2
     assert_one_line_error(err, f"{f}: not a regular file (a FIFO)")
 

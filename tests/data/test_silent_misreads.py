@@ -1,6 +1,7 @@
 """Silent misreads of input data (issue 23): every one is now read right or refused in one line."""
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 
@@ -101,19 +102,26 @@ def test_forced_lists_on_a_lists_file_still_reads(tmp_path):
 
 # ------------------------------------------------------------------- what a path is
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+@contextlib.contextmanager
+def no_hang(seconds: int = 10):
+    """Fail, instead of blocking for ever, when the body does not return within ``seconds``."""
+    def hung(*_):
+        raise AssertionError(f"blocked for {seconds} s (reading a FIFO?)")
+
+    old = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+
+
 def test_a_fifo_is_refused_not_read(tmp_path):
     f = tmp_path / "pipe"
     os.mkfifo(f)
-
-    def hung(*_):
-        raise AssertionError("reading a FIFO hangs")
-
-    signal.signal(signal.SIGALRM, hung)
-    signal.alarm(10)
-    try:
+    with no_hang():
         _refused(f)
-    finally:
-        signal.alarm(0)
 
 
 def _refused(f):
