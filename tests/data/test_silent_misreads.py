@@ -192,3 +192,11 @@ def test_single_file_split_counts_items_seen_only_in_valid_or_test(tmp_path):
     ds = load_dataset(p)
     assert "99" in ds.item_map and ds.unseen_items == {"valid": 0, "test": 1}
     assert any("1 test interaction (1 item) has an item without any training interaction" in n for n in ds.notes)
+
+
+def test_forced_lists_on_a_triples_file_with_a_header_names_the_header_line(tmp_path):
+    p = tmp_path / "h.csv"
+    p.write_text("# comment\nuser_id\titem_id\trating\n1\t2\t5\n2\t3\t4\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p, format="lists")
+    assert one_line(e).startswith(f"{p}:2: format 'lists' was forced, but the header names a 'rating' column")

@@ -456,7 +456,7 @@ def _sniff(lines: list[str], path: str, format: str | None = None, strict: bool 
     share = hist.get(k_star, 0) / n if n else 0.0
 
     if format == "lists" and strict:
-        _refuse_triples_as_lists(header, data, k_star, share, path)
+        _refuse_triples_as_lists(header, sn.header_line, data, k_star, share, path)
     if format is not None:
         sn.format = format
     elif not data or delim == ",":
@@ -489,7 +489,8 @@ def _sniff(lines: list[str], path: str, format: str | None = None, strict: bool 
 
 
 def _refuse_triples_as_lists(
-    header: list[str] | None, data: list[tuple[int, list[str]]], k_star: int, share: float, path: str
+    header: list[str] | None, header_line: int, data: list[tuple[int, list[str]]], k_star: int, share: float,
+    path: str,
 ) -> None:
     """``format='lists'`` forced on what reads as triples: a header naming rating or timestamp
     columns, or most lines with the same 2 to 4 fields whose users come back on later lines (a
@@ -498,7 +499,7 @@ def _refuse_triples_as_lists(
         named = [f for f in header if _ALIAS_TO_ROLE.get(_norm_name(f)) in ("rating", "timestamp")]
         if named:
             raise DataError(f"format 'lists' was forced, but the header names a {_show(named[0])} column: "
-                            "a triples file (drop --format, or pass --format triples)", path, data[0][0] - 1 if data else None)
+                            "a triples file (drop --format, or pass --format triples)", path, header_line)
         return
     if not (2 <= k_star <= 4 and share >= _MAJORITY):
         return
@@ -1165,8 +1166,10 @@ def _series_ids(col: pd.Series, role: str, source: str) -> np.ndarray | tuple[np
 def _exact_integers(col: pd.Series) -> bool:
     """An integer column without missing values that fits ``int64`` (read exactly, not as float64)."""
     dt = col.dtype
-    return (isinstance(dt, np.dtype) and dt.kind in "iu" and _fits_int64(col.to_numpy())) or \
-        (pd.api.types.is_integer_dtype(dt) and not col.isna().any())
+    if isinstance(dt, np.dtype):
+        return dt.kind in "iu" and _fits_int64(col.to_numpy())
+    return pd.api.types.is_integer_dtype(dt) and not col.isna().any() and \
+        (not len(col) or int(col.max()) < 2**63)  # nullable Int64/UInt64 without missing values
 
 
 _NESTED = (list, tuple, dict, set, np.ndarray)
