@@ -188,9 +188,14 @@ def load_dataset(
 
     Returns:
         A :class:`Dataset`; ``notes`` records every choice made and everything skipped.
+        Valid/test interactions whose item has no training interaction are kept and counted
+        (``Dataset.unseen_items``, noted); ``Dataset.fingerprint`` holds the absolute path and,
+        per data file, its size and the sha256 of its first MiB.
 
     Raises:
-        DataError: ``FILE:LINE: problem`` for bad input or options.
+        DataError: ``FILE:LINE: problem`` for bad input or options, a path that is not a regular
+            file or a folder (a FIFO, a device, a symbolic link loop), or a pre-split valid/test
+            file of which no row is left (e.g. every row is a training pair).
     """
     split = _SPLIT_ALIASES.get(str(split).lower(), str(split).lower())
     if split not in SPLITS:
