@@ -123,10 +123,14 @@ def test_sequential_override_on_triples(tmp_path):
 
 
 def test_format_override_through_load_dataset(tmp_path):
-    p = write(tmp_path, "r.txt", "1 10 4\n1 11 3\n1 12 5\n")
+    p = write(tmp_path, "r.txt", "1\t10\t4\t7\n2\t11\t3\t8\n3\t12\t5\t9\n")
     assert load_dataset(p).n_items == 3
-    forced = load_dataset(p, format="lists")
-    assert forced.sequential and forced.n_items == 6  # ratings became items
+    forced = load_dataset(p, format="lists")  # one line per user: may be lists, as asked
+    assert forced.sequential and forced.n_items == 9
+    # a user on several lines is triples: forcing lists (ratings would become items) is refused
+    p = write(tmp_path, "r.txt", "1 10 4\n1 11 3\n1 12 5\n")
+    with pytest.raises(DataError, match="format 'lists' was forced"):
+        load_dataset(p, format="lists")
 
 
 def test_k_core_in_load(tmp_path):
@@ -283,14 +287,14 @@ def test_presplit_users_without_items_in_train(tmp_path):
 def test_presplit_k_core_and_sequential(tmp_path):
     d = tmp_path / "data"
     write(d, "train.txt", "0 1 2 3 1\n1 1 2 3\n")
-    write(d, "test.txt", "0 4\n1 3\n")
+    write(d, "test.txt", "0 4\n1 5\n0 5\n")  # (graph data) a test file of train pairs only is refused
     seq = load_dataset(d, sequential=True)
     assert seq.sequential
     assert rows(seq, "train")["0"] == ["1", "2", "3"]  # repeated item kept; carve takes the last item
     assert rows(seq, "valid") == {"0": ["1"], "1": ["3"]}
     assert any("carved the last 10% of each user's training items" in n for n in seq.notes)
     core = load_dataset(d, k_core=2)
-    assert "4" not in core.item_map
+    assert "4" not in core.item_map and "5" in core.item_map
     assert any("union of the pre-split files" in n for n in core.notes)
 
 

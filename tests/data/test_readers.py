@@ -269,11 +269,16 @@ def test_parquet_file(tmp_path):
 
 
 def test_format_override(tmp_path):
-    p = write(tmp_path, "r.txt", "1 10 4\n1 11 3\n2 10 5\n")
+    p = write(tmp_path, "r.txt", "1\t10\t4\n2\t11\t3\n3\t10\t5\n")
     assert read_interactions(p).format == "triples"
-    forced = read_interactions(p, format="lists")
+    forced = read_interactions(p, format="lists")  # one line per user: it may be lists
     assert forced.format == "lists"
     assert forced.items.tolist() == ["10", "4", "11", "3", "10", "5"]
+    # users on several lines: triples, and forcing lists is refused (issue 23)
+    p = write(tmp_path, "r.txt", "1 10 4\n1 11 3\n2 10 5\n")
+    with pytest.raises(DataError) as e:
+        read_interactions(p, format="lists")
+    assert "format 'lists' was forced" in one_line_error(e, p, 2)
     # aliases
     assert read_interactions(p, format="csv").format == "triples"
     lists = write(tmp_path, "l.txt", "1 2 3 4 5 6 7\n")

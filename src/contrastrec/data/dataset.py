@@ -143,6 +143,10 @@ class Dataset:
     item_attributes: dict[int, list[int]] | None = None  # item index -> attribute ids (S3-Rec)
     n_attributes: int = 0
     recipe: dict[str, Any] | None = None  # data made, not read: how to make it again (synthetic.regenerate)
+    # valid/test interactions (kept) whose item has no training interaction
+    unseen_items: dict[str, int] = field(default_factory=lambda: {"valid": 0, "test": 0})
+    # the file or folder read (absolute path, size and head hash per file; None for a DataFrame)
+    fingerprint: dict | None = None
 
     def train_csr(self) -> sp.csr_matrix:
         return self.train.csr(self.n_users, self.n_items)
@@ -170,6 +174,7 @@ class Dataset:
             "sequential": self.sequential,
             "split_sha256": self.split_fingerprint(),
             **({"synthetic": self.recipe} if self.recipe else {}),
+            "unseen_items": dict(self.unseen_items),
         }
 
     def split_fingerprint(self) -> str:

@@ -28,7 +28,8 @@ import pandas as pd
 
 from contrastrec.rng import numpy_stream
 from .dataset import DataError, Dataset, IdMap, Split
-from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, read_interactions
+from .fingerprint import fingerprint
+from .readers import FORMATS, RawInteractions, _show, canonical_format, detect_format, input_kind, read_interactions
 from .splits import (
     DROP,
     _is_grouped,
@@ -188,9 +189,14 @@ def load_dataset(
 
     Returns:
         A :class:`Dataset`; ``notes`` records every choice made and everything skipped.
+        Valid/test interactions whose item has no training interaction are kept and counted
+        (``Dataset.unseen_items``, noted); ``Dataset.fingerprint`` holds the absolute path and,
+        per data file, its size and the sha256 of its first MiB.
 
     Raises:
-        DataError: ``FILE:LINE: problem`` for bad input or options.
+        DataError: ``FILE:LINE: problem`` for bad input or options, a path that is not a regular
+            file or a folder (a FIFO, a device, a symbolic link loop), or a pre-split valid/test
+            file of which no row is left (e.g. every row is a training pair).
     """
     split = _SPLIT_ALIASES.get(str(split).lower(), str(split).lower())
     if split not in SPLITS:
@@ -212,9 +218,13 @@ def load_dataset(
 
     p = Path(path)
     fmt = canonical_format(format, p)
-    if not p.exists():
-        raise DataError("no such file or folder", p)
-    if p.is_dir():
+    ds = _from_path(p, fmt, columns, name, opts)
+    ds.fingerprint = fingerprint(p)
+    return ds
+
+
+def _from_path(p: Path, fmt: str | None, columns: Mapping[str, Any] | None, name: str | None, opts: "_Options") -> Dataset:
+    if input_kind(p, missing="no such file or folder") == "folder":
         layout = scan_folder(p)
         if layout.kind == "presplit":
             return _from_presplit(layout, p, fmt, columns, name or p.name, opts)
@@ -223,7 +233,7 @@ def load_dataset(
     else:
         file = p
         default_name = _plain(p).stem
-    if split == "presplit":
+    if opts.split == "presplit":
         raise DataError("split='presplit' needs a folder with train*/test* files", p)
     raw = read_interactions(file, fmt, columns)
     return _from_single(raw, name or default_name, opts, attributes=_attributes_file(file))
@@ -335,10 +345,12 @@ def _from_single(raw: RawInteractions, name: str, o: _Options, attributes: Path 
     if kind != "loo" and empty:
         notes.append(f"skipped {_plural(len(empty), 'user')} listed without items")
     labels[sub] = lab
+    unseen = _count_unseen_items(i, labels, notes)
     if not (labels >= 0).any():
         raise DataError("no interactions left after filtering and splitting", raw.source)
     user_key = np.asarray(raw.lines, dtype=np.int64)
     ds = _assemble(name, u, i, u_uniq, i_uniq, labels, user_key, ts, seq, notes)
+    ds.unseen_items = unseen
     _report_missing_targets(ds, notes)
     if attributes is not None:
         _attach_attributes(ds, attributes)
@@ -489,7 +501,7 @@ def _from_presplit(
     raws = {"train": raw_tr}
     for role in ("valid", "test"):
         if files[role] is not None:
-            raws[role] = read_interactions(files[role], fmt, columns)  # type: ignore[arg-type]
+            raws[role] = read_interactions(files[role], fmt, columns, strict_format=False)  # type: ignore[arg-type]
     present = list(raws)
     notes = [
         f"pre-split folder {folder}: " + ", ".join(f"{r} {files[r].name} ({_plural(len(raws[r]), 'row')})"  # type: ignore[union-attr]
@@ -509,7 +521,7 @@ def _from_presplit(
     )
     file_rank = np.concatenate([np.full(len(raws[r]), k, dtype=np.int64) for k, r in enumerate(present)])
     if all(raws[r].timestamps is not None for r in present):
-        ts = np.concatenate([raws[r].timestamps for r in present])  # type: ignore[misc]
+        ts = np.concatenate([raws[r].timestamps for r in present])  # type: ignore[misc]  (int64 if all are)
     else:
         ts = None
         if any(raws[r].timestamps is not None for r in present):
@@ -574,17 +586,58 @@ def _from_presplit(
                          "; users with a single training item keep it")
         else:
             notes.append("no validation file and valid_ratio=0: the validation split is empty")
+    unseen = _count_unseen_items(i, labels, notes)
+    for role in ("valid", "test"):
+        if role in raws:
+            _require_pairs(role, files, u, i, role_of, labels)
     user_key = file_rank * (1 << 40) + lines
     # users listed in train without items still belong to the data set (unless k-core ran)
     extra = None
     if o.k_core <= 1 and raw_tr.empty_users:
         extra = (empty_codes, np.array([ln for _, ln in raw_tr.empty_users], dtype=np.int64))
     ds = _assemble(name, u, i, u_uniq, i_uniq, labels, user_key, ts, seq, notes, extra_users=extra)
+    ds.unseen_items = unseen
     _report_missing_targets(ds, notes)
     attr = _attributes_file(layout.train)  # type: ignore[arg-type]
     if attr is not None:
         _attach_attributes(ds, attr)
     return ds
+
+
+def _count_unseen_items(i: np.ndarray, labels: np.ndarray, notes: list[str]) -> dict[str, int]:
+    """The policy for items without training data: valid/test rows whose item has no TRAIN row
+    are kept (a split is evaluated as given or as published), counted per split and noted, since
+    a model has learnt nothing about such an item: its score comes from an untrained row."""
+    trained = np.zeros(int(i.max()) + 1 if i.size else 1, dtype=bool)
+    trained[i[labels == TRAIN]] = True
+    counts = {}
+    for name, lab in (("valid", VALID), ("test", TEST)):
+        bad = (labels == lab) & ~trained[i]
+        counts[name] = int(bad.sum())
+        if counts[name]:
+            n_items = int(np.unique(i[bad]).size)
+            notes.append(f"{_plural(counts[name], f'{name} interaction')} ({_plural(n_items, 'item')}) "
+                         f"{_verb(counts[name], 'has', 'have')} an item without any training interaction: kept, "
+                         "but a model scores such an item from an untrained row")
+    return counts
+
+
+def _require_pairs(role: str, files: dict[str, Path | None], u: np.ndarray, i: np.ndarray, role_of: np.ndarray,
+                   labels: np.ndarray) -> None:
+    """A valid/test file none of whose rows is left is an error naming the file and why."""
+    code = {"valid": VALID, "test": TEST}[role]
+    if (labels == code).any():
+        return
+    mine = role_of == code
+    n_items = int(i.max()) + 1 if i.size else 1
+    key = u * n_items + i
+    n = int(mine.sum())
+    use = "test" if role == "test" else "validate"
+    if np.isin(key[mine], key[role_of == TRAIN]).all():
+        raise DataError(f"all {_plural(n, f'{role} pair')} were training pairs (each (user, item) is in "
+                        f"{files['train'].name}), so nothing is left to {use} on", files[role])  # type: ignore[union-attr]
+    raise DataError(f"none of its {_plural(n, f'{role} pair')} is left to {use} on (repeated pairs, users "
+                    "without training interactions or k-core removed them all)", files[role])
 
 
 def _int_like(tokens: np.ndarray) -> np.ndarray | None:
@@ -699,8 +752,8 @@ def describe_datasets(root: str | Path, max_depth: int = 2) -> list[dict[str, An
     Only the beginning of each file is read.
     """
     root = Path(root)
-    if not root.is_dir():
-        raise DataError("no such folder", root)
+    if input_kind(root, missing="no such folder") != "folder":
+        raise DataError("is a file, not a folder (pass the folder that holds the data sets)", root)
     found: list[dict[str, Any]] = []
 
     def entry(name: str, path: Path, layout: str, files: list[Path], probe: Path) -> None:

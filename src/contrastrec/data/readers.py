@@ -24,9 +24,12 @@ Every problem raises :class:`~contrastrec.data.dataset.DataError` with a one-lin
 from __future__ import annotations
 
 import csv
+import errno
 import gzip
 import io
+import os
 import re
+import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,7 +84,8 @@ class RawInteractions:
         users: ``object[N]`` raw user ids (``str``).
         items: ``object[N]`` raw item ids (``str``).
         ratings: ``float64[N]`` or ``None``.
-        timestamps: ``float64[N]`` (seconds or any increasing number) or ``None``.
+        timestamps: ``int64[N]`` when the source holds integers (kept exact), else ``float64[N]``
+            (seconds or any increasing number), or ``None``.
         lines: ``int64[N]`` 1-based source line of each row (row number for tables).
         source: file path (or ``"<dataframe>"``) used in error messages.
         format: the format name the rows were read with (one of ``FORMATS``).
@@ -163,7 +167,9 @@ class RawInteractions:
         for name in ("ratings", "timestamps", "lines"):
             arr = getattr(self, name)
             if arr is not None:
-                arr = np.asarray(arr, dtype=np.int64 if name == "lines" else np.float64)
+                arr = np.asarray(arr)
+                exact = name == "lines" or (name == "timestamps" and arr.dtype.kind in "iu" and _fits_int64(arr))
+                arr = arr.astype(np.int64 if exact else np.float64, copy=False)
                 if arr.shape != (n,):
                     raise ValueError(f"{name} must have shape ({n},), got {arr.shape}")
                 setattr(self, name, arr)
@@ -216,6 +222,10 @@ class RawInteractions:
             d["timestamp"] = self.timestamps
         d["line"] = self.lines
         return pd.DataFrame(d)
+
+
+def _fits_int64(arr: np.ndarray) -> bool:
+    return arr.dtype.kind == "i" or not arr.size or int(arr.max()) < 2**63
 
 
 def _as_str_array(values: Any) -> np.ndarray:
@@ -379,7 +389,7 @@ def _pick_delimiter(sample: list[tuple[int, str]], path: str) -> str | None:
     tabs = [no for no, ln in multi if "\t" in ln]
     commas = [no for no, ln in multi if "," in ln]
     if len(tabs) >= _MAJORITY * n:
-        return "\t"
+        return None if _tab_then_spaces(multi) else "\t"
     if len(commas) >= _MAJORITY * n:
         return ","
     if len(commas) <= (1 - _MAJORITY) * n:
@@ -398,7 +408,17 @@ def _pick_delimiter(sample: list[tuple[int, str]], path: str) -> str | None:
         "expected one delimiter throughout", path, minority[0])
 
 
-def _sniff(lines: list[str], path: str, format: str | None = None) -> _Sniff:
+def _tab_then_spaces(lines: list[tuple[int, str]]) -> bool:
+    """Lines like ``user<TAB>item rating``: a tab and spaces both separate fields. True when the
+    large majority of tab lines has a tab separated field with spaces inside and every line has
+    the same number of whitespace separated fields (else a field with spaces is an error at its
+    line, never part of an id)."""
+    with_tabs = [ln for _, ln in lines if "\t" in ln]
+    spaced = sum(any(len(f.split()) > 1 for f in ln.split("\t")) for ln in with_tabs)
+    return spaced >= _MAJORITY * len(with_tabs) and len({len(ln.split()) for _, ln in lines}) == 1
+
+
+def _sniff(lines: list[str], path: str, format: str | None = None, strict: bool = True) -> _Sniff:
     """Decide format, delimiter and header of a text file from its first lines."""
     sample = _sample(lines)
     if not sample:
@@ -435,6 +455,8 @@ def _sniff(lines: list[str], path: str, format: str | None = None) -> _Sniff:
     k_star = max(hist, key=lambda k: (hist[k], -order.index(k))) if hist else 0
     share = hist.get(k_star, 0) / n if n else 0.0
 
+    if format == "lists" and strict:
+        _refuse_triples_as_lists(header, sn.header_line, data, k_star, share, path)
     if format is not None:
         sn.format = format
     elif not data or delim == ",":
@@ -466,6 +488,35 @@ def _sniff(lines: list[str], path: str, format: str | None = None) -> _Sniff:
     return sn
 
 
+def _refuse_triples_as_lists(
+    header: list[str] | None, header_line: int, data: list[tuple[int, list[str]]], k_star: int, share: float,
+    path: str,
+) -> None:
+    """``format='lists'`` forced on what reads as triples: a header naming rating or timestamp
+    columns, or most lines with the same 2 to 4 fields whose users come back on later lines (a
+    lists file has one line per user). Read as lists, its ratings and times would become items."""
+    if header is not None:
+        named = [f for f in header if _ALIAS_TO_ROLE.get(_norm_name(f)) in ("rating", "timestamp")]
+        if named:
+            raise DataError(f"format 'lists' was forced, but the header names a {_show(named[0])} column: "
+                            "a triples file (drop --format, or pass --format triples)", path, header_line)
+        return
+    if not (2 <= k_star <= 4 and share >= _MAJORITY):
+        return
+    first: dict[str, int] = {}
+    repeats = []
+    for no, r in data:
+        if len(r) > 1 and r[0] in first:
+            repeats.append((no, r[0]))
+        elif len(r) > 1:
+            first[r[0]] = no
+    if len(repeats) >= 0.5 * len(first) and repeats:
+        no, u = repeats[0]
+        raise DataError(f"format 'lists' was forced, but this reads as a triples file: user {_show(u)} is on line "
+                        f"{first[u]} and again here, and most lines have {k_star} fields (user item [rating] "
+                        "[timestamp]); drop --format, or pass --format triples", path, no)
+
+
 def detect_format(source: str | Path | pd.DataFrame) -> str:
     """Format name (one of ``FORMATS``) of a file or DataFrame, decided from content.
 
@@ -475,7 +526,7 @@ def detect_format(source: str | Path | pd.DataFrame) -> str:
         return "dataframe"
     path = Path(source)
     try:
-        if path.is_dir():
+        if input_kind(path) == "folder":
             raise DataError("is a folder; detect_format takes a file (see describe_datasets)", path)
         if _is_parquet(path):
             return "parquet"
@@ -499,6 +550,30 @@ def _one_line(e: DataError) -> DataError:
         return e
     problem = "".join(c if len(("x" + c + "x").splitlines()) == 1 else repr(c)[1:-1] for c in e.problem)
     return DataError(problem, e.path, e.line)
+
+
+_NOT_REGULAR = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
+def input_kind(path: str | Path, missing: str = "no such file") -> str:
+    """``"file"`` (a regular file) or ``"folder"``; anything else is a one-line DataError that says
+    what it is: ``missing`` when nothing is there, a symbolic link loop, a FIFO, a device or a
+    socket (reading one would block or never end)."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            raise DataError("symbolic link loop", path) from None
+        if e.errno in (errno.ENOENT, errno.ENOTDIR):
+            raise DataError(missing, path) from None
+        raise DataError(f"cannot read file ({e.strerror})", path) from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    if stat.S_ISREG(mode):
+        return "file"
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file or folder")
+    raise DataError(f"not a regular file ({what}); pass a data file or a folder of them", path)
 
 
 def _is_parquet(path: Path) -> bool:
@@ -628,6 +703,8 @@ def read_interactions(
     source: str | Path | pd.DataFrame,
     format: str | None = None,
     columns: Mapping[str, Any] | None = None,
+    *,
+    strict_format: bool = True,
 ) -> RawInteractions:
     """Read a file or DataFrame into a :class:`RawInteractions` (rows in file order).
 
@@ -639,19 +716,22 @@ def read_interactions(
         format: force a format (one of ``FORMATS`` or an alias); ``None`` detects it from content.
         columns: roles to column names (or 0-based positions), e.g. ``{"user": "uid",
             "item": "sku", "rating": None}``; for triples/atomic/parquet/DataFrames.
+        strict_format: a forced ``format='lists'`` is refused on content that reads as triples
+            (False: the format is the train file's, and a test file of ``user item`` lines is
+            fine as lists).
 
     Raises:
         DataError: ``FILE:LINE: problem`` for any bad input, including a line that does not fit
             the format detected from the large majority of lines.
     """
     try:
-        return _read_interactions(source, format, columns)
+        return _read_interactions(source, format, columns, strict_format)
     except DataError as e:
         raise _one_line(e) from None
 
 
 def _read_interactions(
-    source: str | Path | pd.DataFrame, format: str | None, columns: Mapping[str, Any] | None
+    source: str | Path | pd.DataFrame, format: str | None, columns: Mapping[str, Any] | None, strict: bool
 ) -> RawInteractions:
     if isinstance(source, pd.DataFrame):
         fmt = canonical_format(format, "<dataframe>")
@@ -660,10 +740,8 @@ def _read_interactions(
         return _read_frame(source, "<dataframe>", "dataframe", columns)
     path = Path(source)
     fmt = canonical_format(format, path)
-    if path.is_dir():
+    if input_kind(path) == "folder":
         raise DataError("is a folder; use load_dataset for folders", path)
-    if not path.exists():
-        raise DataError("no such file", path)
     if fmt == "dataframe":
         raise DataError("format 'dataframe' needs a pandas DataFrame, not a file", path)
     if fmt == "parquet" or (fmt is None and _is_parquet(path)):
@@ -673,7 +751,7 @@ def _read_interactions(
         return _read_parquet(path, columns, data)
     lines = _text_lines(data, path)
     del data
-    sn = _sniff(lines, str(path), fmt)
+    sn = _sniff(lines, str(path), fmt, strict)
     if sn.format == "lists":
         raw = _read_lists(lines, str(path), sn)
     else:
@@ -794,7 +872,7 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
             users=cols[iu],
             items=cols[ii],
             ratings=None if ir is None else _to_float(list(cols[ir]), lns, "rating", path),
-            timestamps=None if it is None else _to_float(list(cols[it]), lns, "timestamp", path),
+            timestamps=None if it is None else _to_time(list(cols[it]), lns, path),
             lines=lns,
             source=path,
             format=sn.format,
@@ -823,6 +901,9 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
         u, i = parts[iu], parts[ii]
         if not u or not i:
             raise DataError(f"empty {'user' if not u else 'item'} id", path, idx + 1)
+        if delim == "\t" and (len(u.split()) > 1 or len(i.split()) > 1):
+            raise DataError(f"an id with spaces inside ({_show(u if len(u.split()) > 1 else i)}) in a tab separated "
+                            "file: ids hold no spaces (a tab, then a space, between two fields?)", path, idx + 1)
         U.append(u)
         I.append(i)
         if ir is not None:
@@ -840,7 +921,7 @@ def _read_triples(lines: list[str], path: str, sn: _Sniff, columns: Mapping[str,
         users=np.array(U, dtype=object),
         items=np.array(I, dtype=object),
         ratings=None if ir is None else _to_float(R, lns, "rating", path),
-        timestamps=None if it is None else _to_float(T, lns, "timestamp", path),
+        timestamps=None if it is None else _to_time(T, lns, path),
         lines=lns,
         source=path,
         format=sn.format,
@@ -866,6 +947,8 @@ def _fast_columns(
         return None
     if delim is None and ("," in text or _ODD_SPACE.search(text)):
         return None
+    if delim == "\t" and (" " in text or _ODD_SPACE.search(text)):  # an id with spaces is an error
+        return None
     try:
         df = pd.read_csv(
             io.StringIO(text), sep=r"\s+" if delim is None else delim, header=None, dtype=str,
@@ -884,6 +967,15 @@ def _fast_columns(
             return None
         cols.append(col.to_numpy(dtype=object))
     return cols, np.arange(start + 1, end + 1, dtype=np.int64)
+
+
+def _to_time(values: list[str], lines: np.ndarray, path: str) -> np.ndarray:
+    """Timestamps: ``int64[N]`` when every value is an integer that fits (exact: float64 ties
+    integers above 2**53, and the latest interaction must stay the latest), else ``float64[N]``."""
+    try:
+        return np.array(values, dtype=np.int64)
+    except (ValueError, OverflowError):
+        return _to_float(values, lines, "timestamp", path)
 
 
 def _to_float(values: list[str], lines: np.ndarray, what: str, path: str) -> np.ndarray:
@@ -1063,11 +1155,36 @@ def _series_ids(col: pd.Series, role: str, source: str) -> np.ndarray | tuple[np
         u = np.asarray(uniques, dtype=object)
         empty = np.fromiter((not x.strip("\x00") for x in u), dtype=bool, count=u.shape[0])
         return codes.astype(np.int64, copy=False), u, empty
+    _refuse_nested(col, role, source)
     vals = col.astype(str).to_numpy(dtype=object)
     empty_rows = np.flatnonzero(np.char.str_len(vals.astype(str)) == 0) if len(vals) else []
     if len(empty_rows):
         raise DataError(f"empty {role} id", source, int(empty_rows[0]) + 1)
     return vals
+
+
+def _exact_integers(col: pd.Series) -> bool:
+    """An integer column without missing values that fits ``int64`` (read exactly, not as float64)."""
+    dt = col.dtype
+    if isinstance(dt, np.dtype):
+        return dt.kind in "iu" and _fits_int64(col.to_numpy())
+    return pd.api.types.is_integer_dtype(dt) and not col.isna().any() and \
+        (not len(col) or int(col.max()) < 2**63)  # nullable Int64/UInt64 without missing values
+
+
+_NESTED = (list, tuple, dict, set, np.ndarray)
+
+
+def _refuse_nested(col: pd.Series, role: str, source: str) -> None:
+    """A column of lists or structs is not an id column (its text, e.g. ``"[117]"``, is no id)."""
+    if pd.api.types.infer_dtype(col, skipna=False) not in ("mixed", "unknown-array"):
+        return
+    nested = np.fromiter((isinstance(x, _NESTED) for x in col), dtype=bool, count=len(col))
+    if nested.any():
+        k = int(np.argmax(nested))
+        kind = "structs" if isinstance(col.iloc[k], dict) else "lists"
+        raise DataError(f"column {_show(col.name)} for {role} ids holds {kind} (row {k + 1}: {_show(col.iloc[k])}); "
+                        "an id column holds one id per row (explode the lists first)", source)
 
 
 def _read_frame(df: pd.DataFrame, source: str, fmt: str, columns: Mapping[str, Any] | None) -> RawInteractions:
@@ -1105,7 +1222,10 @@ def _read_table(
                 raise DataError(f"missing {role}", source, int(rows[k]))
             if getattr(col.dt, "tz", None) is not None:
                 col = col.dt.tz_convert("UTC").dt.tz_localize(None)
-            return col.to_numpy(dtype="datetime64[ns]").astype(np.int64) / 1e9
+            ns = col.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+            return ns // 10**9 if not (ns % 10**9).any() else ns / 1e9
+        if role == "timestamp" and _exact_integers(col):
+            return col.to_numpy(dtype=np.int64)
         num = pd.to_numeric(col, errors="coerce").to_numpy(dtype=np.float64)
         bad = ~np.isfinite(num)
         if bad.any():

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import math
 import os
 import re
 import secrets
@@ -179,7 +180,27 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 
 def atomic_write_json(path: str | Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+    """Strict JSON (``NaN``/``Infinity`` are not JSON): a non-finite number is a one-line
+    ``WriteError`` naming the file and the key, and nothing is written."""
+    try:
+        text = json.dumps(obj, indent=2, sort_keys=False, allow_nan=False)
+    except ValueError:
+        raise WriteError(errno.EINVAL, f"{path}: not written: {_non_finite_key(obj)} is not a finite number "
+                                       "(NaN or infinity are not JSON)") from None
+    atomic_write_text(path, text + "\n")
+
+
+def _non_finite_key(obj: Any, where: str = "") -> str:
+    """The first key path (``test.recall@10``) of ``obj`` holding NaN or an infinity."""
+    items = obj.items() if isinstance(obj, dict) else enumerate(obj) if isinstance(obj, (list, tuple)) else ()
+    for k, v in items:
+        key = f"{where}.{k}" if where else str(k)
+        if isinstance(v, float) and not math.isfinite(v):
+            return key
+        found = _non_finite_key(v, key)
+        if found:
+            return found
+    return ""
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:

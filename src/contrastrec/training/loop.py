@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from contrastrec.config import Config, dump_yaml, model_class, resume_config
-from contrastrec.data.dataset import Dataset
+from contrastrec.data.dataset import DataError, Dataset
 from contrastrec.data.sequences import padded_histories
 from contrastrec.evaluation import FullRankingEvaluator
 from contrastrec.evaluation.groups import Groups, per_user_columns, summarize_groups
@@ -390,6 +390,16 @@ def eval_users_record(requested: int, valid: FullRankingEvaluator | None,
                     "evaluated (a full evaluation)"}
 
 
+def require_eval_rows(dataset: Dataset, cfg: Config, evaluate_test: bool) -> None:
+    """Refuse, before training, a run whose validation (selection) or test split is empty: its
+    metrics would be NaN."""
+    empty = [name for name, split, needed in (("validation", dataset.valid, not cfg.refit),
+                                              ("test", dataset.test, evaluate_test)) if needed and not len(split)]
+    if empty:
+        raise DataError(f"the {' and the '.join(empty)} split{'s are' if len(empty) > 1 else ' is'} empty (no user "
+                        "has an interaction left there): nothing to evaluate on", cfg.dataset or dataset.name)
+
+
 def _checkpoint(cfg: Config, model, **extra) -> dict[str, Any]:
     return {"config": cfg.to_dict(), "model": _state_dict_cpu(model), **extra}
 
@@ -438,6 +448,9 @@ def _fit(
     if not d.main:
         log = lambda *_: None  # noqa: E731  (rank 0 speaks and writes for the run)
     cfg, state, ckpt = _start(run, cfg, dataset, resume, resume_overrides, log)
+    require_eval_rows(dataset, cfg, evaluate_test)
+    if ckpt is None and dataset.fingerprint is not None:  # the run reads its data back from any folder
+        cfg.dataset = dataset.fingerprint["path"]
     commit = git_commit()  # the code this (stage of the) run trains with, not the one at its end
     if cfg.refit:
         dataset = refit_dataset(dataset)
@@ -466,7 +479,8 @@ def _fit(
         if d.main:
             atomic_write_text(run.config, dump_yaml(cfg.to_dict()))
             dataset.save_id_maps(run.id_maps)
-            atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "notes": dataset.notes})
+            atomic_write_json(run.dataset, {**dataset.summary(), "path": cfg.dataset, "fingerprint": dataset.fingerprint,
+                                            "notes": dataset.notes})
         for note in dataset.notes:
             log(f"note: {note}")
     if cfg.optimizer == "lazy_adam":
@@ -579,6 +593,7 @@ def _fit(
     results = {
         "model": cfg.model,
         "dataset": dataset.name,
+        "unseen_items": dataset.unseen_items,  # valid/test interactions whose item has no training row
         "valid": valid_metrics,
         **({"test": test_metrics} if evaluate_test else {}),
         "best_epoch": state.best_epoch,
