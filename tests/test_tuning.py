@@ -14,17 +14,13 @@ from tests.serving.runs import config, data_file, dataset_for  # noqa: E402
 
 
 def spy_evaluations(monkeypatch) -> list[str]:
-    """The phase of every evaluation (means or detailed, per-user) from now on."""
+    """The phase of every evaluation from now on (means or per-user: both go through ``detailed``)."""
     from contrastrec import evaluation
     from contrastrec.training import loop
 
     phases: list[str] = []
 
     class Spy(evaluation.FullRankingEvaluator):
-        def __call__(self, fn):
-            phases.append(self.phase)
-            return super().__call__(fn)
-
         def detailed(self, fn):
             phases.append(self.phase)
             return super().detailed(fn)
@@ -54,6 +50,8 @@ def test_tune_three_trials_selects_on_validation(tmp_path, monkeypatch, capsys):
     assert best["tuning"]["value"] == pytest.approx(max(values))
     assert set(best["test"]) >= {"ndcg@10", "recall@5"} and best["tuning"]["n_trials"] == 3
     assert (out / "best" / "best.pt").exists()
+    # tested like a trained run: group metrics and the per-user file that `compare` reads
+    assert "test" in best["groups"] and (out / "best" / "per_user_test.parquet").exists()
     printed = capsys.readouterr().out
     assert "best trial" in printed and '"best_trial"' in printed
 
@@ -151,7 +149,8 @@ def test_every_model_is_checked_before_any_trial(tmp_path, capsys):
     argv = ["tune", "--model", "mf", "--dataset", str(data_file(False)), "--trials", "1", "--output", str(out)]
     for extra, msg in ((["--model", "nosuch"], "nosuch"), (["--model", "mf"], "name each model once"),
                        (["--budget-seconds", "4", "--set", "max_train_seconds=1"], "max_train_seconds"),
-                       (["--budget-seconds", "-1"], "--budget-seconds"),
+                       (["--budget-seconds", "-1"], "--budget-seconds"), (["--trials", "0"], "--trials"),
+                       (["--space", "sasrec=x.yaml"], "'sasrec' is not a tuned --model"),
                        (["--model", "lightgcn", "--space", "x.yaml"], "--space MODEL=PATH")):
         assert main(argv + extra) == 2, extra
         err = capsys.readouterr().err.strip()

@@ -373,6 +373,8 @@ def cmd_tune(args) -> int:
         if not sep and len(models) > 1:
             raise ConfigError(f"--space {item}: with several --model, write --space MODEL=PATH")
         name = name if sep else models[0]
+        if name not in models:
+            raise ConfigError(f"--space {item}: {name!r} is not a tuned --model")
         spaces[name] = load_space(path, name)
     try:
         res = tune_models(models, args.dataset, args.trials, args.output, spaces, parse_set_args(args.set or []),
