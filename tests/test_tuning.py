@@ -137,6 +137,10 @@ def test_equal_budget_two_models_same_trials_and_seconds(tmp_path, monkeypatch, 
     table = (out / "summary.md").read_text()
     assert "| lightgcn | 2 | 2 | 0 | 0 | 2 |" in table and "| simgcl | 2 | 2 | 0 | 0 | 2 |" in table
     assert "0.6 s of training per model (0.3 s per trial)" in table
+    for name in ("lightgcn", "simgcl"):  # the selected setting's single test value, as best/ recorded it
+        res = json.loads((out / name / "best" / "results.json").read_text())
+        assert f"| ndcg@10 {res['test']['ndcg@10']:.4f} |" in table
+        assert res["tuning"]["value"] == budget["models"][name]["valid"]["ndcg@10"]
     capsys.readouterr()
     assert main(["compare", str(out / "lightgcn" / "best"), str(out / "simgcl" / "best"),
                  "--metrics", "ndcg@10", "--bootstrap", "200"]) == 0

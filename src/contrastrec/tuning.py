@@ -301,15 +301,18 @@ def summary_table(summary: dict[str, Any]) -> str:
     def num(v: Any) -> str:
         return "" if v is None else f"{v:.4f}"
 
+    def params(p: dict[str, Any]) -> str:
+        return ", ".join(f"{k}={v:.3g}" if isinstance(v, float) else f"{k}={v}" for k, v in p.items())
+
     lines = [f"Equal-budget tuning on {summary['dataset']}: {summary['trials']} trials per model"
              + (f", {summary['budget_seconds']:g} s of training per model "
                 f"({summary['max_train_seconds_per_trial']:g} s per trial)" if summary["budget_seconds"] else "")
              + "; selected on validation, tested once.", "",
              "| model | trials | complete | pruned | failed | cut by budget | seconds | train seconds "
-             "| best valid | test | selected params |", "|" + "---|" * 11]
+             "| best valid | test (selected) | selected params |", "|" + "---|" * 11]
     for name, m in summary["models"].items():
         b, metric = m["budget"], m["metric"]
         lines.append(f"| {name} | {b['trials']} | {b['complete']} | {b['pruned']} | {b['fail']} | {b['cut_by_budget']} "
                      f"| {b['seconds']:.1f} | {b['train_seconds']:.1f} | {metric} {num(m['valid'].get(metric))} "
-                     f"| {num(m['test'].get(metric))} | {json.dumps(m['params'])} |")
+                     f"| {metric} {num(m['test'].get(metric))} | {params(m['params'])} |")
     return "\n".join(lines) + "\n"
