@@ -8,7 +8,7 @@ optuna = pytest.importorskip("optuna")
 from contrastrec.cli import main  # noqa: E402
 from contrastrec.config import ConfigError  # noqa: E402
 from contrastrec.training.loop import fit  # noqa: E402
-from contrastrec.tuning import SPACES, PruningReporter, check_space, default_space, load_space, tune  # noqa: E402
+from contrastrec.tuning import SPACES, PruningReporter, check_space, default_space, load_space, tune, tune_models  # noqa: E402,E501
 
 from tests.serving.runs import config, data_file, dataset_for  # noqa: E402
 
@@ -203,3 +203,23 @@ def test_every_contrastive_space_tunes_weight_temperature_and_view():
         assert set(VIEW_KEYS[name]) <= space, name
     for base in ("lightgcn", "mf", "sasrec"):  # the bases tune their optimiser and size too
         assert {"lr", "embedding_dim"} <= set(default_space(base))
+
+
+def test_pruned_trials_count_against_the_budget(tmp_path, monkeypatch):
+    class PruneTrialOne(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number == 1
+
+    monkeypatch.setattr(optuna.pruners, "MedianPruner", lambda **kw: PruneTrialOne())
+    out = tmp_path / "tune"
+    summary = tune_models(["mf"], data_file(False), 2, out, overrides={"epochs": 3, "embedding_dim": 8, "batch_size": 64,
+                          "device": "cpu", "ks": [5, 10], "metric": "ndcg@10"}, budget_seconds=100, log=lambda s: None)
+    rec = summary["models"]["mf"]["budget"]
+    assert (rec["trials"], rec["complete"], rec["pruned"], rec["cut_by_budget"]) == (2, 1, 1, 0)
+    logs = [[json.loads(line)["seconds"] for line in open(out / "trials" / f"{t:03d}" / "log.jsonl")] for t in (0, 1)]
+    assert len(logs[1]) == 1  # pruned after its first epoch
+    rows = list(csv.DictReader(open(out / "trials.csv")))
+    assert [r["state"] for r in rows] == ["complete", "pruned"]
+    assert float(rows[1]["train_seconds"]) == pytest.approx(sum(logs[1]), abs=1e-3)
+    assert rec["train_seconds"] == pytest.approx(sum(map(sum, logs)), abs=0.02)
+    assert summary["models"]["mf"]["best_trial"] == 0 and "| mf | 2 | 1 | 1 | 0 | 0 |" in (out / "summary.md").read_text()

@@ -211,6 +211,7 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     from contrastrec.data import dataset_for
     from contrastrec.training.checkpoint import atomic_write_json
     from contrastrec.training.loop import TrainingError, fit, test_run
+    from contrastrec.training.rundir import RunDir
 
     out = Path(output)
     _refuse_used(out)
@@ -224,8 +225,13 @@ def tune(model: str, dataset: str | Path, trials: int, output: str | Path, space
     def objective(trial) -> float:
         params = suggest(trial, space)
         cfg = build_config(model, None, {**base, **params})
-        res = fit(cfg, ds, out / "trials" / f"{trial.number:03d}", progress=False, log=lambda s: None,
-                  tracker=PruningReporter(trial, metric), evaluate_test=False)
+        run = RunDir(out / "trials" / f"{trial.number:03d}")
+        try:
+            res = fit(cfg, ds, run.path, progress=False, log=lambda s: None,
+                      tracker=PruningReporter(trial, metric), evaluate_test=False)
+        except optuna.TrialPruned:  # its epochs count against the budget too
+            trial.set_user_attr("train_seconds", round(sum(r.get("seconds", 0.0) for r in run.read_log()), 3))
+            raise
         _trial_record(trial, res)
         value = float(res["valid"][metric])
         log(f"{cfg0.model} trial {trial.number}: valid {metric} {value:.4f}  {json.dumps(params)}")
