@@ -386,13 +386,23 @@ def cmd_serve(args) -> int:
 
 
 def cmd_tune(args) -> int:
-    from contrastrec.config import parse_set_args
+    from contrastrec.config import ConfigError, parse_set_args
     from contrastrec.tracking import MissingExtra
-    from contrastrec.tuning import load_space, tune
+    from contrastrec.tuning import load_space, tune_models
 
-    space = load_space(args.space, args.model) if args.space else None
+    models = args.model
+    spaces = {}
+    for item in args.space or []:  # PATH (one model) or MODEL=PATH
+        name, sep, path = item.rpartition("=")
+        if not sep and len(models) > 1:
+            raise ConfigError(f"--space {item}: with several --model, write --space MODEL=PATH")
+        name = name if sep else models[0]
+        if name not in models:
+            raise ConfigError(f"--space {item}: {name!r} is not a tuned --model")
+        spaces[name] = load_space(path, name)
     try:
-        res = tune(args.model, args.dataset, args.trials, args.output, space, parse_set_args(args.set or []))
+        res = tune_models(models, args.dataset, args.trials, args.output, spaces, parse_set_args(args.set or []),
+                          budget_seconds=args.budget_seconds)
     except MissingExtra as e:
         raise _fail(str(e)) from None
     print(json.dumps(res, indent=2))
@@ -489,16 +499,25 @@ def add_serving_commands(sub) -> None:
     sv.add_argument("--dataset", help="override the data path stored in the run")
     sv.set_defaults(func=cmd_serve)
 
-    tu = sub.add_parser("tune", help="hyper-parameter search with Optuna (needs contrastrec[tune])",
+    tu = sub.add_parser("tune", help="hyper-parameter search with Optuna, several models at one budget "
+                        "(needs contrastrec[tune])",
                         description="TPE (seeded with the config seed) + median pruning on the per-epoch validation "
                         "metric; trials never see the test set; the best trial is tested once. Writes "
-                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory); "
-                        "DIR must be new or empty.")
-    tu.add_argument("--model", required=True, help="model name")
+                        "DIR/trials.csv, DIR/trials.md, DIR/trials/NNN/ and DIR/best/ (a run directory), "
+                        "DIR/budget.json and DIR/summary.md; with several --model, each model's study is DIR/MODEL/ "
+                        "and every model gets the same --trials and --budget-seconds. DIR must be new or empty.")
+    tu.add_argument("--model", required=True, action="append",
+                    help="model name; repeat (--model lightgcn --model simgcl) to tune them at one budget")
     tu.add_argument("--dataset", required=True, help="data file or folder")
-    tu.add_argument("--trials", type=int, default=20, help="number of trials (default 20)")
+    tu.add_argument("--trials", type=int, default=20, help="number of trials per model (default 20; pruned and "
+                    "failed trials count)")
+    tu.add_argument("--budget-seconds", type=float, default=0.0, metavar="S",
+                    help="training seconds per model: each trial gets max_train_seconds = S / trials "
+                    "(default 0: no time limit)")
     tu.add_argument("--output", required=True, help="output folder")
-    tu.add_argument("--space", help="YAML search space: key: {type: float|int|categorical, low, high, log, choices}")
+    tu.add_argument("--space", action="append", metavar="[MODEL=]PATH",
+                    help="YAML search space: key: {type: float|int|categorical, low, high, log, choices} "
+                    "(default: the model's own SPACE); with several --model, MODEL=PATH, repeatable")
     tu.add_argument("--set", action="append", nargs="+", metavar="KEY=VALUE", help="fixed config overrides for every trial")
     tu.set_defaults(func=cmd_tune)
 

@@ -43,10 +43,10 @@ def test_test_set_evaluated_once(tmp_path, monkeypatch):
     calls = []
     real = loop.FullRankingEvaluator
 
-    class Spy(real):
-        def __call__(self, fn, **kw):
+    class Spy(real):  # every evaluation (means or per-user, with groups) goes through detailed()
+        def detailed(self, fn):
             calls.append(self.phase)
-            return super().__call__(fn, **kw)
+            return super().detailed(fn)
 
     monkeypatch.setattr(loop, "FullRankingEvaluator", Spy)
     fit(_cfg("mf", epochs=5), make_tiny(), tmp_path / "r", progress=False, log=lambda s: None)
@@ -116,7 +116,16 @@ def test_nan_loss_is_a_clear_error(tmp_path):
 def test_early_stopping(tmp_path):
     ds = make_tiny()
     res = fit(_cfg("mf", epochs=50, patience=0, lr=1e-6), ds, tmp_path / "es", progress=False, log=lambda s: None)
-    assert res["epochs"] < 50
+    assert res["epochs"] < 50 and res["stopped"] == "patience"
+
+
+def test_results_say_why_training_stopped(tmp_path):
+    ds = make_tiny()
+    quiet = {"progress": False, "log": lambda s: None}
+    assert fit(_cfg("mf", epochs=2), ds, tmp_path / "all", **quiet)["stopped"] == "epochs"
+    cut = fit(_cfg("mf", epochs=50, max_train_seconds=1e-6), ds, tmp_path / "cut", **quiet)
+    assert (cut["stopped"], cut["epochs"]) == ("max_train_seconds", 1)
+    assert fit(_cfg("pop"), ds, tmp_path / "pop", **quiet)["stopped"] == "untrained"
 
 
 def test_resume_without_checkpoint(tmp_path):

@@ -49,6 +49,12 @@ SSL_SPACE = {"ssl.weight": {"type": "float", "low": 1e-3, "high": 1.0, "log": Tr
              "ssl.temperature": {"type": "float", "low": 0.05, "high": 1.0, "log": True}}
 
 
+def ratio_space(*names: str) -> dict:
+    """Tuning distributions of sequence augmentation ratios ``aug.NAME_ratio`` (the strength of a
+    CL4SRec-family view), each in [0.1, 0.9] as in CL4SRec's and CoSeRec's searches."""
+    return {f"aug.{n}_ratio": {"type": "float", "low": 0.1, "high": 0.9} for n in names}
+
+
 class Recommender(nn.Module):
     NAME: str = ""
     DESCRIPTION: str = ""

@@ -11,7 +11,7 @@ import torch
 from contrastrec.augment.sequence import CL4SRecAugment, ItemCorrelation, make_sequence_ops
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
-from contrastrec.models.base import SSL_SPACE
+from contrastrec.models.base import SSL_SPACE, ratio_space
 from contrastrec.models.seq_base import SequentialModel
 
 _SEQ_DEMO = {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1}
@@ -24,7 +24,7 @@ class CL4SRec(SequentialModel):
     SECTIONS = ("ssl", "aug")
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 0.2,
                 "ssl.similarity": "cosine"}
-    SPACE = {**SequentialModel.SPACE, **SSL_SPACE}
+    SPACE = {**SequentialModel.SPACE, **SSL_SPACE, **ratio_space("crop", "mask", "reorder")}
     DEMO = _SEQ_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):

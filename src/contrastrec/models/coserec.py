@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from contrastrec.augment.sequence import CoSeRecAugment, ItemCorrelation
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
+from contrastrec.models.base import ratio_space
 from contrastrec.models.cl4srec import CL4SRec
 from contrastrec.data.sequences import trim_left_padding
 
@@ -34,6 +35,7 @@ class CoSeRec(CL4SRec):
     DESCRIPTION = ("CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation "
                    "(Liu et al. 2021)")
     DEMO = None
+    SPACE = {**CL4SRec.SPACE, **ratio_space("substitute", "insert")}
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:

@@ -33,6 +33,10 @@ MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted
                 "rec_loss", "reg_loss")
 
 
+# the propagation depth, tuned by every LightGCN-backbone model (the base and the contrastive ones alike)
+LAYERS_SPACE = {"n_layers": {"type": "int", "low": 1, "high": 4}}
+
+
 class GraphModel(Recommender):
     task = "pairwise"
     DEFAULTS = {"loss": "bpr", "ks": [10, 20, 40], "batch_size": 2048}

@@ -63,7 +63,9 @@ class NCL(GraphModel):
     CAPS_ANCHORS = False  # its structure / prototype contrasts pick their nodes in its own step
     SPACE = {**GraphModel.SPACE, "ssl.temperature": {"type": "float", "low": 0.05, "high": 1.0, "log": True},
              "ncl.struct_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
-             "ncl.proto_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}}
+             "ncl.proto_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
+             # the prototypes' granularity: how coarse the semantic-neighbour view is
+             "ncl.n_clusters": {"type": "categorical", "choices": [50, 100, 500, 1000]}}
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

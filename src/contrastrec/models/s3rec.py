@@ -70,7 +70,10 @@ class S3Rec(SequentialModel):
                    "(Zhou et al. CIKM 2020)")
     Params = S3RecParams
     HAS_SSL = True
-    SPACE = {**SequentialModel.SPACE, "s3rec.mask_p": {"type": "float", "low": 0.1, "high": 0.5}}
+    SPACE = {**SequentialModel.SPACE, "s3rec.mask_p": {"type": "float", "low": 0.1, "high": 0.5},
+             # the weights of its self-supervised objectives that need no item attributes
+             "s3rec.mip_weight": {"type": "float", "low": 0.1, "high": 2.0, "log": True},
+             "s3rec.sp_weight": {"type": "float", "low": 0.1, "high": 2.0, "log": True}}
     # pretrain_epochs: the reference pre-trains 300 epochs (its released checkpoints: 100-150);
     # 50 keeps a CPU run affordable.
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "schema": "pretrain_finetune", "pretrain_epochs": 50,

@@ -20,7 +20,7 @@ from contrastrec.augment.embedding import perturb, uniform_noise
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import LAYERS_SPACE, GraphModel
 from contrastrec.models.ssl import ANCHORS, anchor_sets
 
 
@@ -38,7 +38,7 @@ class SimGCL(GraphModel):
     ENCODERS = ("lightgcn",)
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.5,
                 "reg_weight": 1e-4, "ssl.warmup_epochs": 3}
-    SPACE = {**GraphModel.SPACE, **SSL_SPACE, "simgcl.eps": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}
+    SPACE = {**GraphModel.SPACE, **LAYERS_SPACE, **SSL_SPACE, "simgcl.eps": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}
     DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
     LAYER_AGGREGATE = True
     SSL_ANCHORS = ANCHORS

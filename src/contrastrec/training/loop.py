@@ -14,6 +14,7 @@ models return a single term that does both.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import platform
@@ -357,6 +358,16 @@ def stopped_early(state: RunState, patience: int) -> bool:
     return state.best_epoch >= 0 and state.bad_evals > patience
 
 
+def stop_reason(state: RunState, cfg: Config, out_of_time: bool, trained: bool) -> str:
+    """Why training ended (results.json ``"stopped"``): ``max_train_seconds`` (cut by the time
+    budget), ``patience`` (early stopping), ``epochs`` (all of them ran) or ``untrained``."""
+    if not trained:
+        return "untrained"
+    if out_of_time:
+        return "max_train_seconds"
+    return "patience" if stopped_early(state, cfg.patience) else "epochs"
+
+
 def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEvaluator:
     """Full ranking of ``phase`` over every item, for all users or a seeded sample of
     ``eval_users``; in data-parallel runs each rank scores its share of them."""
@@ -372,6 +383,25 @@ def test_once(model, dataset: Dataset, cfg: Config, checkpoint: str | Path | Non
         model.load_state_dict(load_checkpoint(checkpoint)["model"])
     evaluator = evaluator or make_evaluator(dataset, "test", cfg)
     return evaluate_model(model, dataset, "test", evaluator, cfg.max_len, cfg.eval_graph)
+
+
+def test_run(output: str | Path, cfg: Config, dataset: Dataset) -> dict[str, Any]:
+    """The single test evaluation of a run trained with ``evaluate_test=False`` (a tuning trial): its
+    validation-selected checkpoint on the test split, with the group metrics and the per-user file
+    of a trained run; its results.json gains ``"test"`` (and ``groups.test``). Returns the metrics."""
+    run = RunDir(output)
+    model = build_model(cfg, dataset).to(resolve_device(cfg.device))
+    model.load_state_dict(load_checkpoint(run.best)["model"])
+    groups = make_groups(dataset, cfg)
+    te = time.time()
+    metrics, result = final_evaluation(model, dataset, "test", make_evaluator(dataset, "test", cfg), cfg, groups)
+    results = json.loads(run.results.read_text())
+    results["test"], results["eval_seconds"] = metrics, round(time.time() - te, 4)
+    if result is not None:
+        results.setdefault("groups", {})["test"] = summarize_groups(result, groups)
+        write_per_user(run / RunDir.per_user_name("test"), result, groups, dataset)
+    atomic_write_json(run.results, results)
+    return metrics
 
 
 def eval_users_record(requested: int, valid: FullRankingEvaluator | None,
@@ -509,7 +539,7 @@ def _fit(
     deadline = time.time() + cfg.max_train_seconds if cfg.max_train_seconds > 0 else math.inf
     guard = DivergenceGuard(first=state.loss_first)
 
-    epoch = state.epoch
+    epoch, out_of_time = state.epoch, False
     while batches is not None and epoch < total_epochs and not stopped_early(state, cfg.patience):
         phase = phase_for(cfg, epoch)
         if pre and epoch == pre:  # transition: save the pre-trained model, freeze, fresh optimizer
@@ -601,6 +631,7 @@ def _fit(
         "train_seconds": round(state.train_seconds, 3),
         "seconds_per_epoch": round(state.train_seconds / max(state.epochs_run, 1), 4),
         "eval_seconds": round(eval_seconds, 4),
+        "stopped": stop_reason(state, cfg, out_of_time, batches is not None),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
