@@ -28,7 +28,7 @@ import numpy as np
 
 from contrastrec.training.rundir import RunDir, RunDirError
 
-__all__ = ["CompareError", "Row", "holm", "paired_row", "compare_runs", "format_table"]
+__all__ = ["CompareError", "Row", "holm", "paired_row", "compare_runs", "table_cells", "format_table"]
 
 
 class CompareError(RuntimeError):
@@ -195,18 +195,24 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:+.1f}%"
 
 
-def format_table(rows: list[Row], level: float = 0.95) -> str:
-    """A Markdown table of the rows (``*``: significant after Holm's correction)."""
+def table_cells(rows: list[Row], level: float = 0.95) -> tuple[list[str], list[list[str]]]:
+    """The header and the formatted cells of :func:`format_table` (``*``: significant after Holm)."""
     head = ["run", "metric", "group", "users", "base", "run value", "rel. diff", f"{round(100 * level)}% CI",
             "p (t)", "p (Wilcoxon)", "Holm p (Wilcoxon)", ""]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         ci = "-" if r.ci_low is None else f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]"
-        lines.append("| " + " | ".join([Path(r.run).name, r.metric, r.group, str(r.users), f"{r.mean_a:.4f}",
-                                        f"{r.mean_b:.4f}", _pct(r.rel_diff), ci, f"{r.p_t:.3g}",
-                                        f"{r.p_wilcoxon:.3g}", f"{r.p_wilcoxon_holm:.3g}",
-                                        "*" if r.significant else ""]) + " |")
-    return "\n".join(lines)
+        body.append([Path(r.run).name, r.metric, r.group, str(r.users), f"{r.mean_a:.4f}", f"{r.mean_b:.4f}",
+                     _pct(r.rel_diff), ci, f"{r.p_t:.3g}", f"{r.p_wilcoxon:.3g}", f"{r.p_wilcoxon_holm:.3g}",
+                     "*" if r.significant else ""])
+    return head, body
+
+
+def format_table(rows: list[Row], level: float = 0.95) -> str:
+    """A Markdown table of the rows (``*``: significant after Holm's correction)."""
+    head, body = table_cells(rows, level)
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(cells) + " |" for cells in body])
 
 
 def rows_json(rows: list[Row]) -> str:
