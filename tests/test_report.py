@@ -177,7 +177,7 @@ def seeds_run(tmp_path_factory):
     return out
 
 
-def test_report_reads_a_seeds_folder(seeds_run, tmp_path):
+def test_report_reads_a_seeds_folder(seeds_run, tmp_path, capsys):
     from contrastrec.compare import compare_runs, format_table
     from contrastrec.report import _cell
 
@@ -200,6 +200,31 @@ def test_report_reads_a_seeds_folder(seeds_run, tmp_path):
     assert items["recall@10 head"] == _cell(summary["test_groups"]["item_groups"]["head"]["recall@10"]["mean"])
     cov = np.mean([r["groups"]["test"]["coverage@10"] for r in seeds])
     assert _table(s, "beyond accuracy")[seeds_run.name]["coverage@10"] == _cell(float(cov))
-    expected = format_table(compare_runs([base, str(seeds_run)], metrics=["recall@10", "ndcg@10"])).splitlines()
+    rows = compare_runs([base, str(seeds_run)], metrics=["recall@10", "ndcg@10"])
+    expected = format_table(rows).splitlines()
     assert text[text.index(expected[0]):].splitlines()[:len(expected)] == expected
+    # the seeds' means of the report are those `compare` pairs (per-user means over the seeds)
+    by = {(r.metric, r.group): r for r in rows}
+    assert f"{by['ndcg@10', 'all'].mean_b:.4f}" == row["test ndcg@10"].split(" ")[0]
+    assert _cell(by["ndcg@10", "items:tail"].mean_b) == items["ndcg@10 tail"]
+    users = _table(s, "user-activity groups")[seeds_run.name]
+    assert _cell(by["recall@10", "users:sparse"].mean_b) == users["recall@10 sparse"]
+    # and the command the report names prints the same table
+    cmd = text.split("`contrastrec compare ")[1].split("`")[0].split()
+    capsys.readouterr()
+    assert main(["compare", *cmd]) == 0
+    assert capsys.readouterr().out.splitlines()[:len(expected)] == expected
     assert any(seeds_run.name in n and "seeds" in n for n in s["notes"])
+
+
+def test_report_refuses_a_seeds_folder_whose_seeds_have_not_finished(seeds_run, tmp_path, capsys):
+    import shutil
+
+    copy = shutil.copytree(seeds_run, tmp_path / "s")
+    plan = json.loads((copy / "seeds.json").read_text())
+    del plan["summary"]  # as written before the first seed finished
+    (copy / "seeds.json").write_text(json.dumps(plan))
+    assert main(["report", str(copy), "--output", str(tmp_path / "r.md")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "seeds.json" in err and "--resume" in err
+    assert not (tmp_path / "r.md").exists()

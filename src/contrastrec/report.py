@@ -235,10 +235,13 @@ def group_blocks(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[tup
     if not with_groups:
         return [("h", 2, "groups and beyond accuracy (test)"), *notes]
     sizes = _item_group_sizes(with_groups[0])
-    return [("h", 2, "item-popularity groups (test)"), ("table", *group_table(rows, "item_groups", metrics)),
-            *([("p", sizes)] if sizes else []),
-            ("h", 2, "user-activity groups (test)"), ("table", *group_table(rows, "user_groups", metrics)),
-            ("h", 2, "beyond accuracy (test)"),
+    blocks: list[tuple] = []
+    if _labels(rows, "item_groups"):
+        blocks += [("h", 2, "item-popularity groups (test)"), ("table", *group_table(rows, "item_groups", metrics)),
+                   *([("p", sizes)] if sizes else [])]
+    if _labels(rows, "user_groups"):
+        blocks += [("h", 2, "user-activity groups (test)"), ("table", *group_table(rows, "user_groups", metrics))]
+    return blocks + [("h", 2, "beyond accuracy (test)"),
             ("p", "coverage: share of the catalogue in at least one top-k list; ARP: average training popularity of "
                   "the recommended items; Gini: inequality of exposure (0 even, 1 one item takes all)."),
             ("table", *beyond_table(rows)), *notes]
