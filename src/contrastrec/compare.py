@@ -138,6 +138,15 @@ def _load_one(run_dir: str | Path):
     return pq.read_table(path).to_pandas(), ds, _digest(run.id_maps)
 
 
+def _group_labels(table) -> tuple[list[str], list[str]]:
+    """The item-group labels (head first) and user-group labels (sparsest first) of a per-user table."""
+    items = list(dict.fromkeys(c.split("|", 1)[1] for c in table.columns if "|" in c))
+    users = []
+    if "user_group" in table.columns:
+        users = list(table.groupby("user_group")["user_group_index"].min().sort_values().index)
+    return items, users
+
+
 def compare_runs(runs: list[str], metrics: list[str] | None = None, n_boot: int = 1000, level: float = 0.95,
                  alpha: float = 0.05, seed: int = 0) -> list[Row]:
     """Rows for every run after the first against the first (see the module docstring)."""
@@ -158,16 +167,19 @@ def compare_runs(runs: list[str], metrics: list[str] | None = None, n_boot: int 
                                "per-user results on different splits cannot be paired")
         if ids != base_ids:
             raise CompareError(f"{r}: other id maps than {runs[0]} (id_maps.json differ)")
+    item_labels, user_labels = _group_labels(base)
+    for r, (other, _, _) in zip(runs[1:], loaded[1:]):
+        if _group_labels(other) != (item_labels, user_labels):
+            theirs = _group_labels(other)
+            raise CompareError(f"{r}: other groups than {runs[0]} (item_groups or user_groups differ: items "
+                               f"{'/'.join(theirs[0]) or 'none'} vs {'/'.join(item_labels) or 'none'}, users "
+                               f"{'/'.join(theirs[1]) or 'none'} vs {'/'.join(user_labels) or 'none'})")
     if metrics is None:
         metrics = [c for c in base.columns if "@" in c and "|" not in c and c.split("@")[0] in ("recall", "ndcg")]
     missing = [m for m in metrics if m not in base.columns]
     if missing:
         known = sorted(c for c in base.columns if "@" in c and "|" not in c)
         raise CompareError(f"unknown metric(s) {', '.join(missing)}; the runs have: {', '.join(known)}")
-    item_labels = [c.split("|", 1)[1] for c in base.columns if c.startswith(f"{metrics[0]}|")]  # head first
-    user_labels = []
-    if "user_group" in base.columns:  # sparsest first
-        user_labels = list(base.groupby("user_group")["user_group_index"].min().sort_values().index)
     rows: list[Row] = []
     for r, (other, _, _) in zip(runs[1:], loaded[1:]):
         j = base.merge(other, on="user", suffixes=("_a", "_b"))

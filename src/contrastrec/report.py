@@ -32,8 +32,7 @@ _TAIL = [("best_epoch", "best epoch"), ("epochs", "epochs"), ("seconds_per_epoch
          ("train_seconds", "train s"), ("peak_memory_mb", "peak MB"), ("alignment", "alignment"),
          ("uniformity", "uniformity")]
 _BEYOND = ("coverage", "arp", "gini")
-_NO_GROUPS = ("trained before group metrics were recorded, or with item_groups and user_groups 0; "
-              "`contrastrec evaluate` it or retrain to get them")
+_NO_GROUPS = "trained before group metrics were recorded, or with item_groups and user_groups 0; retrain it to get them"
 DASH = "–"  # a value the run does not have
 
 
