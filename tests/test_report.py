@@ -144,6 +144,13 @@ def test_report_comparison_matches_compare_runs(tmp_path):
     notes = [n for n in _sections(other.read_text())["notes"] if "paired comparison" in n]
     assert len(notes) == 1 and "another split" in notes[0]
     assert "p (Wilcoxon)" not in other.read_text()
+    mixed = tmp_path / "m.md"  # the runs that share the first's split are paired, the others named
+    assert main(["report", a, b, str(trained_run("sasrec")), "--output", str(mixed)]) == 0
+    text = mixed.read_text()
+    assert text[text.index(expected[0]):].splitlines()[:len(expected)] == expected
+    assert "run-sasrec | " not in text[text.index(expected[0]):]
+    (note,) = [n for n in text.splitlines() if n.startswith("Not paired")]
+    assert "run-sasrec" in note and "another split" in note
 
 
 def test_report_of_an_old_run_without_groups(tmp_path, capsys):

@@ -28,7 +28,7 @@ import numpy as np
 
 from contrastrec.training.rundir import RunDir, RunDirError
 
-__all__ = ["CompareError", "Row", "holm", "paired_row", "compare_runs", "table_cells", "format_table"]
+__all__ = ["CompareError", "Row", "holm", "paired_row", "compare_runs", "pairable", "table_cells", "format_table"]
 
 
 class CompareError(RuntimeError):
@@ -147,33 +147,60 @@ def _group_labels(table) -> tuple[list[str], list[str]]:
     return items, users
 
 
+def _check_pair(base_run: str, base, run: str, other) -> None:
+    """Refuse (CompareError) ``run`` (loaded as ``other``) when it cannot be paired with ``base_run``:
+    another split, other id maps, other groups."""
+    (table_a, ds_a, ids_a), (table_b, ds_b, ids_b) = base, other
+    a, b = ds_a.get("split_sha256"), ds_b.get("split_sha256")
+    if a is None or b is None:
+        raise CompareError(f"{run}: its dataset.json has no split fingerprint (trained before it was recorded); "
+                           "rerun it to compare")
+    if a != b:
+        raise CompareError(f"{run}: another split than {base_run} (split fingerprints differ): "
+                           "per-user results on different splits cannot be paired")
+    if ids_b != ids_a:
+        raise CompareError(f"{run}: other id maps than {base_run} (id_maps.json differ)")
+    mine, theirs = _group_labels(table_a), _group_labels(table_b)
+    if theirs != mine:
+        raise CompareError(f"{run}: other groups than {base_run} (item_groups or user_groups differ: items "
+                           f"{'/'.join(theirs[0]) or 'none'} vs {'/'.join(mine[0]) or 'none'}, users "
+                           f"{'/'.join(theirs[1]) or 'none'} vs {'/'.join(mine[1]) or 'none'})")
+
+
+def _load_checked(run: str | Path):
+    try:
+        return _load(run)
+    except RunDirError as e:
+        raise CompareError(str(e)) from None
+
+
+def pairable(runs: list[str]) -> tuple[list[str], list[str]]:
+    """The runs after the first that can be paired with it, and one line why for each that cannot
+    (all of them, with the first's own reason, when the first cannot be read)."""
+    try:
+        base = _load_checked(runs[0])
+    except CompareError as e:
+        return [], [str(e)]
+    ok, why = [], []
+    for r in runs[1:]:
+        try:
+            _check_pair(runs[0], base, r, _load_checked(r))
+            ok.append(r)
+        except CompareError as e:
+            why.append(str(e))
+    return ok, why
+
+
 def compare_runs(runs: list[str], metrics: list[str] | None = None, n_boot: int = 1000, level: float = 0.95,
                  alpha: float = 0.05, seed: int = 0) -> list[Row]:
     """Rows for every run after the first against the first (see the module docstring)."""
     if len(runs) < 2:
         raise CompareError("give at least two runs (the first is the base)")
-    try:
-        loaded = [_load(r) for r in runs]
-    except RunDirError as e:
-        raise CompareError(str(e)) from None
-    base, base_ds, base_ids = loaded[0]
-    for r, (_, ds, ids) in zip(runs[1:], loaded[1:]):
-        a, b = base_ds.get("split_sha256"), ds.get("split_sha256")
-        if a is None or b is None:
-            raise CompareError(f"{r}: its dataset.json has no split fingerprint (trained before it was recorded); "
-                               "rerun it to compare")
-        if a != b:
-            raise CompareError(f"{r}: another split than {runs[0]} (split fingerprints differ): "
-                               "per-user results on different splits cannot be paired")
-        if ids != base_ids:
-            raise CompareError(f"{r}: other id maps than {runs[0]} (id_maps.json differ)")
+    loaded = [_load_checked(r) for r in runs]
+    for r, other in zip(runs[1:], loaded[1:]):
+        _check_pair(runs[0], loaded[0], r, other)
+    base = loaded[0][0]
     item_labels, user_labels = _group_labels(base)
-    for r, (other, _, _) in zip(runs[1:], loaded[1:]):
-        if _group_labels(other) != (item_labels, user_labels):
-            theirs = _group_labels(other)
-            raise CompareError(f"{r}: other groups than {runs[0]} (item_groups or user_groups differ: items "
-                               f"{'/'.join(theirs[0]) or 'none'} vs {'/'.join(item_labels) or 'none'}, users "
-                               f"{'/'.join(theirs[1]) or 'none'} vs {'/'.join(user_labels) or 'none'})")
     if metrics is None:
         metrics = [c for c in base.columns if "@" in c and "|" not in c and c.split("@")[0] in ("recall", "ndcg")]
     missing = [m for m in metrics if m not in base.columns]

@@ -254,26 +254,30 @@ def seeds_notes(rows: list[dict[str, Any]]) -> list[tuple]:
 
 
 def comparison_blocks(runs: Sequence[str | Path], metrics: Sequence[str]) -> list[tuple]:
-    """The paired comparison of every run with the first (``compare_runs``), or one line why not."""
-    from contrastrec.compare import CompareError, compare_runs, table_cells
+    """The paired comparison with the first run of every run that can be paired with it
+    (``compare_runs``), a line naming those that cannot, or one line why there is none."""
+    from contrastrec.compare import CompareError, compare_runs, pairable, table_cells
 
     if len(runs) < 2:
         return []
     names = [str(r) for r in runs]
     title = ("h", 2, f"paired comparison with {Path(names[0]).resolve().name} (test, per user)")
+    ok, why = pairable(names)
     try:
         if not metrics:
             raise CompareError("no metric to compare")
-        rows = compare_runs(names, metrics=list(metrics))
+        if not ok:
+            raise CompareError("; ".join(why))
+        rows = compare_runs([names[0], *ok], metrics=list(metrics))
     except CompareError as e:
         return [title, ("p", f"No paired comparison: {e}.")]
     n = sum(r.significant for r in rows)
-    cmd = f"contrastrec compare {' '.join(names)} --metrics {' '.join(metrics)}"
+    cmd = f"contrastrec compare {' '.join([names[0], *ok])} --metrics {' '.join(metrics)}"
     return [title,
             ("p", f"Each run against the first on the users both scored; p-values of the paired t-test and the Wilcoxon "
                   f"signed-rank test, Holm-corrected over all {len(rows)} rows; *: significant (Holm-corrected "
                   f"Wilcoxon p < 0.05): {n} of {len(rows)}. The numbers of `{cmd}`."),
-            ("table", *table_cells(rows))]
+            ("table", *table_cells(rows)), *([("p", f"Not paired with the first: {'; '.join(why)}.")] if why else [])]
 
 
 def _slug(name: str) -> str:
