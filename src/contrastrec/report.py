@@ -8,9 +8,9 @@
 * the test metrics per item-popularity group and per user-activity group, and coverage, ARP and
   Gini at every k (``results.json`` ``"groups"``; of a seeds folder the means over its seeds);
   runs without them (older runs) show "–" and a note says why;
-* with two runs or more, the paired per-user comparison of every run with the first
-  (:func:`contrastrec.compare.compare_runs`, the numbers of ``contrastrec compare``), or one line
-  saying why it cannot be made (other splits, no per-user results);
+* with two runs or more, the paired per-user comparison with the first of every run that can be
+  paired with it (:func:`contrastrec.compare.compare_runs`, the numbers of ``contrastrec compare``),
+  and one line naming the others and why (other splits, no per-user results);
 * each run's training curves and one figure with every run's embedding distribution (of a seeds
   folder: its first seed). PNG files are written beside the report (``<stem>-curves-<run>.png``,
   ``<stem>-embeddings.png``); Markdown links them relatively, HTML embeds them (base64) so the file
