@@ -172,11 +172,17 @@ def columns(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None) ->
     return [(k, h) for k, h in cols if any(r.get(k) is not None for r in rows)]
 
 
+def _group_entries(row: dict[str, Any]) -> list[dict]:
+    """The item-group and user-group entries of a row's test groups (none without groups)."""
+    groups = row["groups"] or {}
+    return [g for kind in ("item_groups", "user_groups") for g in (groups.get(kind) or {}).values()]
+
+
 def focus_metrics(rows: list[dict[str, Any]], metrics: Sequence[str] | None = None) -> list[str]:
     """The metrics of the group tables and the paired comparison: those of ``metrics`` the runs
     have, else recall and ndcg at the largest k."""
-    have = {k for r in rows for kind in ("item_groups", "user_groups") for g in ((r["groups"] or {}).get(kind) or {}).values()
-            for k in g if "@" in k} or {k[5:] for r in rows for k in r if k.startswith("test ")}
+    have = {k for r in rows for g in _group_entries(r) for k in g if "@" in k} \
+        or {k[5:] for r in rows for k in r if k.startswith("test ")}
     if metrics:
         return [m for m in metrics if m in have]
     ks = [int(k) for m in have for base, _, k in [m.partition("@")] if base in ("recall", "ndcg") and k.isdigit()]
@@ -230,7 +236,8 @@ def _item_group_sizes(row: dict[str, Any]) -> str:
 def group_blocks(rows: list[dict[str, Any]], metrics: Sequence[str]) -> list[tuple]:
     """The group and beyond-accuracy sections, with a note per run that has none."""
     with_groups = [r for r in rows if r["groups"] is not None]
-    notes = [("p", f"{DASH}: {r['run']} has no group metrics ({r['groups_note']}).") for r in rows if r["groups"] is None]
+    notes = [("p", f"{DASH}: {r['run']} has no group metrics ({r['groups_note']}).")
+             for r in rows if r["groups"] is None]
     if not with_groups:
         return [("h", 2, "groups and beyond accuracy (test)"), *notes]
     sizes = _item_group_sizes(with_groups[0])
@@ -274,9 +281,9 @@ def comparison_blocks(runs: Sequence[str | Path], metrics: Sequence[str]) -> lis
     n = sum(r.significant for r in rows)
     cmd = f"contrastrec compare {' '.join([names[0], *ok])} --metrics {' '.join(metrics)}"
     return [title,
-            ("p", f"Each run against the first on the users both scored; p-values of the paired t-test and the Wilcoxon "
-                  f"signed-rank test, Holm-corrected over all {len(rows)} rows; *: significant (Holm-corrected "
-                  f"Wilcoxon p < 0.05): {n} of {len(rows)}. The numbers of `{cmd}`."),
+            ("p", f"Each run against the first on the users both scored; p-values of the paired t-test and the "
+                  f"Wilcoxon signed-rank test, Holm-corrected over all {len(rows)} rows; *: significant "
+                  f"(Holm-corrected Wilcoxon p < 0.05): {n} of {len(rows)}. The numbers of `{cmd}`."),
             ("table", *table_cells(rows)), *([("p", f"Not paired with the first: {'; '.join(why)}.")] if why else [])]
 
 
@@ -350,7 +357,8 @@ def render_html(title: str, blocks: list[tuple]) -> str:
             body = "".join("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>" for cells in a[1])
             parts.append(f"<table><tr>{head}</tr>{body}</table>")
         else:
-            parts.append(f"<img alt='{esc(a[0])}' src='data:image/png;base64,{base64.b64encode(a[1].read_bytes()).decode()}'/>")
+            data = base64.b64encode(a[1].read_bytes()).decode()
+            parts.append(f"<img alt='{esc(a[0])}' src='data:image/png;base64,{data}'/>")
     return (f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title><style>"
             "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
             "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}img{max-width:100%}</style>"
