@@ -127,3 +127,18 @@ def test_evaluate_per_user_makes_an_older_run_comparable(tmp_path, capsys):
     assert [(r.group, r.mean_b, r.p_wilcoxon) for r in again] == [(r.group, r.mean_b, r.p_wilcoxon) for r in fresh]
     with pytest.raises(SystemExit):  # never over an earlier evaluation
         main(["evaluate", "--run", str(old), "--per-user", str(tmp_path / "ev")])
+
+
+def test_compare_refuses_runs_with_other_groups(runs, tmp_path, capsys):
+    """Same split, but item_groups 5 instead of 3: the group columns cannot be paired (was a KeyError)."""
+    a, _, _ = runs
+    ds = make_tiny(n_users=120, sequential=False)
+    five = _run(tmp_path, "mf5", "mf", ds, item_groups=5, user_groups=2)
+    with pytest.raises(SystemExit) as e:
+        main(["compare", a, five, "--metrics", "ndcg@10"])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and "other groups" in err and "item_groups" in err, err
+    out = tmp_path / "r.md"
+    assert main(["report", a, five, "--output", str(out)]) == 0
+    (note,) = [n for n in out.read_text().splitlines() if n.startswith("No paired comparison")]
+    assert "other groups" in note

@@ -544,12 +544,15 @@ def add_serving_commands(sub) -> None:
     cp.set_defaults(func=cmd_compare)
 
     rp = sub.add_parser("report", help="a Markdown/HTML report comparing runs",
-                        description="A table of test metrics and costs, training curves and embedding figures. "
-                        "PNGs are written beside the report; .html embeds them.")
+                        description="A table of test metrics and costs (a `train --seeds` folder: mean ± std [CI] over "
+                        "its seeds), the test metrics per item-popularity and user-activity group, coverage, ARP "
+                        "and Gini, the paired per-user comparison of every run with the first (as `compare`), "
+                        "training curves and embedding figures. PNGs are written beside the report; .html embeds them.")
     rp.add_argument("runs", nargs="+", metavar="RUN_DIR")
     rp.add_argument("--output", required=True, help="report.md or report.html")
     rp.add_argument("--metrics", nargs="+", metavar="METRIC",
-                    help="test metrics to show, e.g. recall@20 ndcg@20 (default: recall and ndcg at every k)")
+                    help="test metrics to show, e.g. recall@20 ndcg@20 (default: recall and ndcg at every k in the "
+                    "main table, at the largest k in the group tables and the comparison)")
     rp.add_argument("--dataset", help="override the data path stored in the runs")
     rp.add_argument("--overwrite", action="store_true",
                     help="replace an existing report and its figures (a run's own files are never replaced)")

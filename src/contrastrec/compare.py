@@ -28,7 +28,7 @@ import numpy as np
 
 from contrastrec.training.rundir import RunDir, RunDirError
 
-__all__ = ["CompareError", "Row", "holm", "paired_row", "compare_runs", "format_table"]
+__all__ = ["CompareError", "Row", "holm", "paired_row", "compare_runs", "pairable", "table_cells", "format_table"]
 
 
 class CompareError(RuntimeError):
@@ -131,11 +131,64 @@ def _load_one(run_dir: str | Path):
     path = run / RunDir.per_user_name("test")
     if not path.is_file():
         raise CompareError(f"{path}: not found (runs trained before per-user results, or with item_groups "
-                           "and user_groups 0, cannot be compared; rerun, or `contrastrec evaluate` it)")
+                           "and user_groups 0, cannot be compared; rerun it, or `contrastrec evaluate --run RUN --per-user DIR` and compare DIR)")
     if not run.id_maps.is_file():
         raise CompareError(f"{run.id_maps}: not found")
     ds = run.read_json(RunDir.DATASET, {}) or {}
     return pq.read_table(path).to_pandas(), ds, _digest(run.id_maps)
+
+
+def _group_labels(table) -> tuple[list[str], list[str]]:
+    """The item-group labels (head first) and user-group labels (sparsest first) of a per-user table."""
+    items = list(dict.fromkeys(c.split("|", 1)[1] for c in table.columns if "|" in c))
+    users = []
+    if "user_group" in table.columns:
+        users = list(table.groupby("user_group")["user_group_index"].min().sort_values().index)
+    return items, users
+
+
+def _check_pair(base_run: str, base, run: str, other) -> None:
+    """Refuse (CompareError) ``run`` (loaded as ``other``) when it cannot be paired with ``base_run``:
+    another split, other id maps, other groups."""
+    (table_a, ds_a, ids_a), (table_b, ds_b, ids_b) = base, other
+    a, b = ds_a.get("split_sha256"), ds_b.get("split_sha256")
+    if a is None or b is None:
+        raise CompareError(f"{run}: its dataset.json has no split fingerprint (trained before it was recorded); "
+                           "rerun it to compare")
+    if a != b:
+        raise CompareError(f"{run}: another split than {base_run} (split fingerprints differ): "
+                           "per-user results on different splits cannot be paired")
+    if ids_b != ids_a:
+        raise CompareError(f"{run}: other id maps than {base_run} (id_maps.json differ)")
+    mine, theirs = _group_labels(table_a), _group_labels(table_b)
+    if theirs != mine:
+        raise CompareError(f"{run}: other groups than {base_run} (item_groups or user_groups differ: items "
+                           f"{'/'.join(theirs[0]) or 'none'} vs {'/'.join(mine[0]) or 'none'}, users "
+                           f"{'/'.join(theirs[1]) or 'none'} vs {'/'.join(mine[1]) or 'none'})")
+
+
+def _load_checked(run: str | Path):
+    try:
+        return _load(run)
+    except RunDirError as e:
+        raise CompareError(str(e)) from None
+
+
+def pairable(runs: list[str]) -> tuple[list[str], list[str]]:
+    """The runs after the first that can be paired with it, and one line why for each that cannot
+    (all of them, with the first's own reason, when the first cannot be read)."""
+    try:
+        base = _load_checked(runs[0])
+    except CompareError as e:
+        return [], [str(e)]
+    ok, why = [], []
+    for r in runs[1:]:
+        try:
+            _check_pair(runs[0], base, r, _load_checked(r))
+            ok.append(r)
+        except CompareError as e:
+            why.append(str(e))
+    return ok, why
 
 
 def compare_runs(runs: list[str], metrics: list[str] | None = None, n_boot: int = 1000, level: float = 0.95,
@@ -143,31 +196,17 @@ def compare_runs(runs: list[str], metrics: list[str] | None = None, n_boot: int 
     """Rows for every run after the first against the first (see the module docstring)."""
     if len(runs) < 2:
         raise CompareError("give at least two runs (the first is the base)")
-    try:
-        loaded = [_load(r) for r in runs]
-    except RunDirError as e:
-        raise CompareError(str(e)) from None
-    base, base_ds, base_ids = loaded[0]
-    for r, (_, ds, ids) in zip(runs[1:], loaded[1:]):
-        a, b = base_ds.get("split_sha256"), ds.get("split_sha256")
-        if a is None or b is None:
-            raise CompareError(f"{r}: its dataset.json has no split fingerprint (trained before it was recorded); "
-                               "rerun it to compare")
-        if a != b:
-            raise CompareError(f"{r}: another split than {runs[0]} (split fingerprints differ): "
-                               "per-user results on different splits cannot be paired")
-        if ids != base_ids:
-            raise CompareError(f"{r}: other id maps than {runs[0]} (id_maps.json differ)")
+    loaded = [_load_checked(r) for r in runs]
+    for r, other in zip(runs[1:], loaded[1:]):
+        _check_pair(runs[0], loaded[0], r, other)
+    base = loaded[0][0]
+    item_labels, user_labels = _group_labels(base)
     if metrics is None:
         metrics = [c for c in base.columns if "@" in c and "|" not in c and c.split("@")[0] in ("recall", "ndcg")]
     missing = [m for m in metrics if m not in base.columns]
     if missing:
         known = sorted(c for c in base.columns if "@" in c and "|" not in c)
         raise CompareError(f"unknown metric(s) {', '.join(missing)}; the runs have: {', '.join(known)}")
-    item_labels = [c.split("|", 1)[1] for c in base.columns if c.startswith(f"{metrics[0]}|")]  # head first
-    user_labels = []
-    if "user_group" in base.columns:  # sparsest first
-        user_labels = list(base.groupby("user_group")["user_group_index"].min().sort_values().index)
     rows: list[Row] = []
     for r, (other, _, _) in zip(runs[1:], loaded[1:]):
         j = base.merge(other, on="user", suffixes=("_a", "_b"))
@@ -195,18 +234,24 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{100 * v:+.1f}%"
 
 
-def format_table(rows: list[Row], level: float = 0.95) -> str:
-    """A Markdown table of the rows (``*``: significant after Holm's correction)."""
+def table_cells(rows: list[Row], level: float = 0.95) -> tuple[list[str], list[list[str]]]:
+    """The header and the formatted cells of :func:`format_table` (``*``: significant after Holm)."""
     head = ["run", "metric", "group", "users", "base", "run value", "rel. diff", f"{round(100 * level)}% CI",
             "p (t)", "p (Wilcoxon)", "Holm p (Wilcoxon)", ""]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    body = []
     for r in rows:
         ci = "-" if r.ci_low is None else f"[{_pct(r.ci_low)}, {_pct(r.ci_high)}]"
-        lines.append("| " + " | ".join([Path(r.run).name, r.metric, r.group, str(r.users), f"{r.mean_a:.4f}",
-                                        f"{r.mean_b:.4f}", _pct(r.rel_diff), ci, f"{r.p_t:.3g}",
-                                        f"{r.p_wilcoxon:.3g}", f"{r.p_wilcoxon_holm:.3g}",
-                                        "*" if r.significant else ""]) + " |")
-    return "\n".join(lines)
+        body.append([Path(r.run).name, r.metric, r.group, str(r.users), f"{r.mean_a:.4f}", f"{r.mean_b:.4f}",
+                     _pct(r.rel_diff), ci, f"{r.p_t:.3g}", f"{r.p_wilcoxon:.3g}", f"{r.p_wilcoxon_holm:.3g}",
+                     "*" if r.significant else ""])
+    return head, body
+
+
+def format_table(rows: list[Row], level: float = 0.95) -> str:
+    """A Markdown table of the rows (``*``: significant after Holm's correction)."""
+    head, body = table_cells(rows, level)
+    return "\n".join(["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+                     + ["| " + " | ".join(cells) + " |" for cells in body])
 
 
 def rows_json(rows: list[Row]) -> str:
