@@ -131,7 +131,8 @@ def _load_one(run_dir: str | Path):
     path = run / RunDir.per_user_name("test")
     if not path.is_file():
         raise CompareError(f"{path}: not found (runs trained before per-user results, or with item_groups "
-                           "and user_groups 0, cannot be compared; rerun it, or `contrastrec evaluate --run RUN --per-user DIR` and compare DIR)")
+                           "and user_groups 0, have none: rerun it, or `contrastrec evaluate --run RUN "
+                           "--per-user DIR` and compare DIR)")
     if not run.id_maps.is_file():
         raise CompareError(f"{run.id_maps}: not found")
     ds = run.read_json(RunDir.DATASET, {}) or {}
