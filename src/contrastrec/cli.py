@@ -10,20 +10,7 @@ from pathlib import Path
 from contrastrec import __version__
 from contrastrec.seeds import is_seeds_run, resume_seeds, train_seeds
 from contrastrec.summary import run_summary, seeds_summary
-
-
-def _print_table(rows: list[dict], cols: list[str]) -> str:
-    widths = {c: max(len(c), *(len(_fmt(r.get(c))) for r in rows)) for c in cols}
-    lines = ["  ".join(c.ljust(widths[c]) for c in cols), "  ".join("-" * widths[c] for c in cols)]
-    for r in rows:
-        lines.append("  ".join(_fmt(r.get(c)).ljust(widths[c]) for c in cols))
-    return "\n".join(lines)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, float):
-        return f"{v:.4f}"
-    return "" if v is None else str(v)
+from contrastrec.table import format_table
 
 
 # --------------------------------------------------------------------------- commands
@@ -303,7 +290,7 @@ def cmd_datasets(args) -> int:
     if not rows:
         print(f"no data sets found under {root}")
         return 0
-    print(_print_table(rows, list(rows[0].keys())))
+    print(format_table(rows, list(rows[0].keys())))
     return 0
 
 
@@ -346,7 +333,7 @@ def cmd_recommend(args) -> int:
                           "items": [{"id": i.id, "score": i.score} for i in items]}))
     else:
         rows = [{"rank": r + 1, "item": i.id, "score": i.score} for r, i in enumerate(items)]
-        print(_print_table(rows, ["rank", "item", "score"]) if rows else "no items left to recommend")
+        print(format_table(rows, ["rank", "item", "score"]) if rows else "no items left to recommend")
     return 0
 
 

@@ -26,6 +26,7 @@ from contrastrec.augment.sequence import CoSeRecAugment, ItemCorrelation
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.cl4srec import CL4SRec
+from contrastrec.models.seq_base import SEQ_DEMO
 from contrastrec.data.sequences import trim_left_padding
 
 
@@ -33,7 +34,7 @@ class CoSeRec(CL4SRec):
     NAME = "coserec"
     DESCRIPTION = ("CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation "
                    "(Liu et al. 2021)")
-    DEMO = None
+    DEMO = SEQ_DEMO
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:

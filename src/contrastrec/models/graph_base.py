@@ -33,6 +33,11 @@ MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted
                 "rec_loss", "reg_loss")
 
 
+# the graph models' setting in `contrastrec demo` (each model's DEMO starts from it; the demo adds its
+# epoch cap, patience and time budget): a high lr, so that they reach early stopping in seconds
+GRAPH_DEMO = {"lr": 1e-2, "batch_size": 1024}
+
+
 class GraphModel(Recommender):
     task = "pairwise"
     DEFAULTS = {"loss": "bpr", "ks": [10, 20, 40], "batch_size": 2048}

@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.clustering import kmeans
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 from contrastrec.models.ssl import anchor_sets
 from contrastrec.samplers import same_label_mask
 from contrastrec.rng import stream_seed
@@ -64,6 +64,7 @@ class NCL(GraphModel):
     SPACE = {**GraphModel.SPACE, "ssl.temperature": {"type": "float", "low": 0.05, "high": 1.0, "log": True},
              "ncl.struct_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
              "ncl.proto_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True}}
+    DEMO = {**GRAPH_DEMO, "ncl.n_clusters": 50, "ncl.warmup_epochs": 3}  # prototypes: fewer than users
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

@@ -351,6 +351,17 @@ def select(state: RunState, score: float, epoch: int) -> bool:
     return False
 
 
+def stop_reason(state: RunState, patience: int, out_of_time: bool, trained: bool) -> str | None:
+    """Why the training ended: ``"patience"`` (early stopping), ``"time"`` (``max_train_seconds``)
+    or ``"epochs"`` (the epochs ran out, the model perhaps still improving); None: not trained
+    (popularity) or a refit, which trains a fixed number of epochs."""
+    if not trained:
+        return None
+    if stopped_early(state, patience):
+        return "patience"
+    return "time" if out_of_time else "epochs"
+
+
 def stopped_early(state: RunState, patience: int) -> bool:
     """Early stopping: more than ``patience`` evaluations without improvement since the selected
     epoch. Part of the resume state, so a stopped run that is resumed stays stopped."""
@@ -496,6 +507,7 @@ def _fit(
     guard = DivergenceGuard(first=state.loss_first)
 
     epoch = state.epoch
+    out_of_time = False
     while batches is not None and epoch < total_epochs and not stopped_early(state, cfg.patience):
         phase = phase_for(cfg, epoch)
         if pre and epoch == pre:  # transition: save the pre-trained model, freeze, fresh optimizer
@@ -583,6 +595,7 @@ def _fit(
         **({"test": test_metrics} if evaluate_test else {}),
         "best_epoch": state.best_epoch,
         "epochs": state.epochs_run,
+        "stopped": stop_reason(state, cfg.patience, out_of_time, batches is not None and not cfg.refit),
         "train_seconds": round(state.train_seconds, 3),
         "seconds_per_epoch": round(state.train_seconds / max(state.epochs_run, 1), 4),
         "eval_seconds": round(eval_seconds, 4),
