@@ -186,3 +186,16 @@ def test_a_diverging_loss_stops_the_run_and_says_what_is_kept(tmp_path, lr):
     else:
         assert "no checkpoint was selected yet" in msg
     assert not (tmp_path / "d" / "results.json").exists()
+
+
+@pytest.mark.parametrize("over, reason", [({"epochs": 2}, "epochs"),
+                                          ({"epochs": 50, "max_train_seconds": 1e-6}, "time"),
+                                          ({"epochs": 50, "patience": 0, "lr": 0.5}, "patience")])
+def test_results_say_why_training_stopped(tmp_path, over, reason):
+    """results.json "stopped": early stopping, the time budget or the epoch cap (a model cut while
+    still improving must be told from one that stopped early); None for an untrained baseline."""
+    res = fit(_cfg("mf", **over), make_tiny(), tmp_path / "r", progress=False, log=lambda s: None)
+    assert res["stopped"] == reason
+    if reason == "patience":
+        assert res["epochs"] < 50
+    assert fit(_cfg("pop"), make_tiny(), tmp_path / "p", progress=False, log=lambda s: None)["stopped"] is None

@@ -35,7 +35,7 @@ MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted
 
 # the graph models' setting in `contrastrec demo` (each model's DEMO starts from it; the demo adds its
 # epoch cap, patience and time budget): a high lr, so that they reach early stopping in seconds
-GRAPH_DEMO = {"lr": 1e-2, "batch_size": 1024}
+GRAPH_DEMO = {"lr": 2e-2, "batch_size": 1024, "embedding_dim": 32}
 
 
 class GraphModel(Recommender):

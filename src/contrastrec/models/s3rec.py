@@ -75,7 +75,7 @@ class S3Rec(SequentialModel):
     # 50 keeps a CPU run affordable.
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "schema": "pretrain_finetune", "pretrain_epochs": 50,
                 "ssl.weight": 1.0}
-    DEMO = {**SEQ_DEMO, "pretrain_epochs": 3}  # a short pre-training: the demo budgets seconds, not hours
+    DEMO = {**SEQ_DEMO, "pretrain_epochs": 1}  # a short pre-training: the demo budgets seconds, not hours
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:
