@@ -184,6 +184,7 @@ def run_demo(output: str | None = None, quick: bool = False, models: list[str] |
     from contrastrec.data import make_synthetic
     from contrastrec.training.loop import TrainingError, fit
 
+    start = time.time()
     recipe = QUICK_DATA if quick else DATA
     ds = make_synthetic(**recipe)
     s = data_shape(ds)
@@ -218,5 +219,6 @@ def run_demo(output: str | None = None, quick: bool = False, models: list[str] |
     print_fn(format_demo_table(rows))
     print_fn(closing_line(rows))
     print_fn(budget_line(rows))
-    print_fn(f"total: {sum(r['seconds'] for r in rows):.1f} s over {len(rows)} models; runs written to {root}")
+    print_fn(f"total: {sum(r['seconds'] for r in rows):.1f} s over {len(rows)} models, {time.time() - start:.1f} s "
+             f"with the data and the tests; runs written to {root}")
     return rows
