@@ -121,3 +121,22 @@ def test_data_shape_of_the_demo_data():
 
     s = data_shape(make_synthetic(**DATA))
     assert s["items"] >= 1000 and 5 <= s["median_per_user"] <= 10 and s["density"] < 0.005
+
+
+def test_a_model_that_fails_is_told_and_left_out(tmp_path, monkeypatch):
+    """A TrainingError of one model (e.g. a budget that ends before its first validation) does not
+    throw away the others' runs: it is printed and the table goes on without it."""
+    from contrastrec.training import loop
+
+    real = loop.fit
+
+    def fit(cfg, *a, **k):
+        if cfg.model == "mf":
+            raise loop.TrainingError("no validation was run")
+        return real(cfg, *a, **k)
+
+    monkeypatch.setattr(loop, "fit", fit)
+    lines: list[str] = []
+    rows = run_demo(output=str(tmp_path), quick=True, models=["mf", "pop"], print_fn=lines.append)
+    assert [r["model"] for r in rows] == ["pop"]
+    assert "  mf: failed, left out of the table: no validation was run" in lines

@@ -77,7 +77,7 @@ def _row(name: str, cfg, res: dict, path: Path, seconds: float) -> dict[str, Any
     family, role = family_of(name, cfg.encoder)
     items = (res.get("groups") or {}).get("test", {}).get("item_groups", {})
     tail = list(items)[-1] if items else None
-    return {"family": family, "model": name, "role": role, "test " + METRIC: res["test"][METRIC],
+    return {"family": family, "model": name, "role": role, f"test {METRIC}": res["test"][METRIC],
             "vs base": None, "tail": tail, f"tail {METRIC}": items[tail].get(METRIC) if tail else None,
             "tail vs base": None, f"valid {METRIC}": res["valid"][METRIC], "best epoch": res["best_epoch"],
             "epochs": res["epochs"], "stopped": res.get("stopped"), "seconds": seconds,
