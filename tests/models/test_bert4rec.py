@@ -164,4 +164,4 @@ def test_demo_runs(tmp_path):
     from contrastrec.demo import run_demo
 
     rows = run_demo(output=str(tmp_path), quick=True, models=["bert4rec"], print_fn=lambda s: None)
-    assert rows[0]["model"] == "bert4rec" and 0 <= rows[0]["ndcg@20"] <= 1
+    assert rows[0]["model"] == "bert4rec" and 0 <= rows[0]["test ndcg@20"] <= 1

@@ -119,15 +119,6 @@ def test_early_stopping(tmp_path):
     assert res["epochs"] < 50 and res["stopped"] == "patience"
 
 
-def test_results_say_why_training_stopped(tmp_path):
-    ds = make_tiny()
-    quiet = {"progress": False, "log": lambda s: None}
-    assert fit(_cfg("mf", epochs=2), ds, tmp_path / "all", **quiet)["stopped"] == "epochs"
-    cut = fit(_cfg("mf", epochs=50, max_train_seconds=1e-6), ds, tmp_path / "cut", **quiet)
-    assert (cut["stopped"], cut["epochs"]) == ("max_train_seconds", 1)
-    assert fit(_cfg("pop"), ds, tmp_path / "pop", **quiet)["stopped"] == "untrained"
-
-
 def test_resume_without_checkpoint(tmp_path):
     with pytest.raises(TrainingError, match="nothing to resume"):
         fit(_cfg("mf"), make_tiny(), tmp_path / "none", resume=True, progress=False, log=lambda s: None)
@@ -195,3 +186,16 @@ def test_a_diverging_loss_stops_the_run_and_says_what_is_kept(tmp_path, lr):
     else:
         assert "no checkpoint was selected yet" in msg
     assert not (tmp_path / "d" / "results.json").exists()
+
+
+@pytest.mark.parametrize("over, reason", [({"epochs": 2}, "epochs"),
+                                          ({"epochs": 50, "max_train_seconds": 1e-6}, "max_train_seconds"),
+                                          ({"epochs": 50, "patience": 0, "lr": 0.5}, "patience")])
+def test_results_say_why_training_stopped(tmp_path, over, reason):
+    """results.json "stopped": early stopping, the time budget or the epoch cap (a model cut while
+    still improving must be told from one that stopped early); "untrained" for a baseline."""
+    res = fit(_cfg("mf", **over), make_tiny(), tmp_path / "r", progress=False, log=lambda s: None)
+    assert res["stopped"] == reason
+    if reason == "patience":
+        assert res["epochs"] < 50
+    assert fit(_cfg("pop"), make_tiny(), tmp_path / "p", progress=False, log=lambda s: None)["stopped"] == "untrained"

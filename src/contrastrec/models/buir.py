@@ -37,7 +37,7 @@ from contrastrec.augment.momentum import MomentumTarget
 from contrastrec.augment.sparse_dropout import SparseEdgeDropout
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 
 
 def bootstrap_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
@@ -62,7 +62,7 @@ class BUIR(GraphModel):
     SPACE = {"lr": GraphModel.SPACE["lr"], "embedding_dim": GraphModel.SPACE["embedding_dim"],
              "buir.momentum": {"type": "float", "low": 0.9, "high": 0.999},
              "buir.drop_rate": {"type": "float", "low": 0.0, "high": 0.5}}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = GRAPH_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

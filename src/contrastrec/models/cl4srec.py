@@ -12,10 +12,7 @@ from contrastrec.augment.sequence import CL4SRecAugment, ItemCorrelation, make_s
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE, ratio_space
-from contrastrec.models.seq_base import SequentialModel
-
-_SEQ_DEMO = {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1}
-
+from contrastrec.models.seq_base import SEQ_DEMO, SequentialModel
 
 class CL4SRec(SequentialModel):
     NAME = "cl4srec"
@@ -25,7 +22,7 @@ class CL4SRec(SequentialModel):
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 0.2,
                 "ssl.similarity": "cosine"}
     SPACE = {**SequentialModel.SPACE, **SSL_SPACE, **ratio_space("crop", "mask", "reorder")}
-    DEMO = _SEQ_DEMO
+    DEMO = SEQ_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

@@ -27,6 +27,7 @@ from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import ratio_space
 from contrastrec.models.cl4srec import CL4SRec
+from contrastrec.models.seq_base import SEQ_DEMO
 from contrastrec.data.sequences import trim_left_padding
 
 
@@ -34,7 +35,7 @@ class CoSeRec(CL4SRec):
     NAME = "coserec"
     DESCRIPTION = ("CoSeRec CL4SRec + correlation-based substitute/insert, hybrid item correlation "
                    "(Liu et al. 2021)")
-    DEMO = None
+    DEMO = SEQ_DEMO
     SPACE = {**CL4SRec.SPACE, **ratio_space("substitute", "insert")}
 
     @classmethod

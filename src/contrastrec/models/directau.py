@@ -12,7 +12,7 @@ import torch
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.losses import functional as LF
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 
 
 @dataclass
@@ -29,6 +29,7 @@ class DirectAU(GraphModel):
     SPACE = {"lr": GraphModel.SPACE["lr"], "embedding_dim": GraphModel.SPACE["embedding_dim"],
              "directau.gamma": {"type": "float", "low": 0.2, "high": 5.0, "log": True},
              "weight_decay": {"type": "float", "low": 1e-8, "high": 1e-4, "log": True}}
+    DEMO = GRAPH_DEMO
 
     @classmethod
     def sections(cls, cfg: Config) -> tuple[str, ...]:

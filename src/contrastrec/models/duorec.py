@@ -66,7 +66,7 @@ from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.data.sequences import padded_tokens, prefix_tokens, trim_left_padding
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.seq_base import SequentialModel
+from contrastrec.models.seq_base import SEQ_DEMO, SequentialModel
 from contrastrec.samplers import same_label_mask
 
 
@@ -83,7 +83,7 @@ class DuoRec(SequentialModel):
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 0.2,
                 "ssl.similarity": "cosine"}
     SPACE = {**SequentialModel.SPACE, **SSL_SPACE}
-    DEMO = {"epochs": 20, "batch_size": 128, "dropout": 0.2, "attn_dropout": 0.2, "n_layers": 1}
+    DEMO = SEQ_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

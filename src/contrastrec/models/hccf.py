@@ -48,7 +48,7 @@ from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.graph import sym_spmm
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 
 
 @dataclass
@@ -72,7 +72,7 @@ class HCCF(GraphModel):
              "hccf.n_hyperedges": {"type": "categorical", "choices": [32, 64, 128, 256]},
              "hccf.leaky": {"type": "categorical", "choices": [1.0, 0.5, 0.1]},
              "weight_decay": {"type": "float", "low": 1e-9, "high": 1e-4, "log": True}}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = {**GRAPH_DEMO, "lr": 5e-3}  # at the shared 2e-2 its validation stalls early
     STREAM = "hccf.dropout"  # the dropout draws (contrastrec.rng)
 
     def __init__(self, cfg: Config, dataset: Dataset):

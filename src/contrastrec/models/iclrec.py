@@ -61,6 +61,7 @@ import torch.nn.functional as F
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.cl4srec import CL4SRec
+from contrastrec.models.seq_base import SEQ_DEMO
 from contrastrec.data.sequences import padded_tokens, trim_left_padding
 from contrastrec.models.clustering import kmeans
 from contrastrec.samplers import same_label_mask
@@ -80,7 +81,7 @@ class ICLRec(CL4SRec):
     DESCRIPTION = "ICLRec intent contrast: k-means intents (EM) + instance contrast, FNM (Chen et al. WWW 2022)"
     Params = ICLRecParams
     CLUSTERS = True
-    DEMO = None
+    DEMO = {**SEQ_DEMO, "iclrec.n_intents": 32}  # fewer intents than users, also in `demo --quick`
     DEFAULTS = {**CL4SRec.DEFAULTS, "ssl.weight": 1.0}
     SPACE = {**CL4SRec.SPACE, "iclrec.intent_weight": {"type": "float", "low": 0.01, "high": 1.0, "log": True}}
     # faiss' default and the reference's niter; on Beauty-sized data (22k x 64, k=256) one E-step took

@@ -42,7 +42,7 @@ from contrastrec.augment.svd import SVDView
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 from contrastrec.rng import stream_seed
 
 
@@ -65,7 +65,7 @@ class LightGCL(GraphModel):
     SPACE = {**GraphModel.SPACE, **SSL_SPACE, "lightgcl.q": {"type": "int", "low": 1, "high": 20},
              "lightgcl.dropout": {"type": "float", "low": 0.0, "high": 0.5},
              "weight_decay": {"type": "float", "low": 1e-9, "high": 1e-4, "log": True}}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = GRAPH_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
-from contrastrec.models.graph_base import LAYERS_SPACE, GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, LAYERS_SPACE, GraphModel
 
 
 @dataclass
@@ -23,7 +23,7 @@ class LightGCN(GraphModel):
     DESCRIPTION = "LightGCN (He et al. SIGIR 2020)"
     Params = LightGCNParams
     SPACE = {**GraphModel.SPACE, **LAYERS_SPACE}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = GRAPH_DEMO
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "n_layers": 2, "reg_weight": 1e-4}
     ROW_RESTRICTED = True
     LAYER_AGGREGATE = True

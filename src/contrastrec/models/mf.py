@@ -5,13 +5,13 @@ import torch
 
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 
 
 class MF(GraphModel):
     NAME = "mf"
     DESCRIPTION = "matrix factorization with BPR (Rendle et al. 2009)"
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = GRAPH_DEMO
     ENCODERS = ("mf",)
     uses_graph = False
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "mf", "lr": 1e-3, "reg_weight": 1e-4}

@@ -14,7 +14,7 @@ batch 2048, L2 1e-4. L2 as in their code: the batch's layer-0 user, positive and
 """
 from __future__ import annotations
 
-from contrastrec.models.graph_base import LAYERS_SPACE, GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, LAYERS_SPACE, GraphModel
 
 
 class MixGCF(GraphModel):
@@ -25,6 +25,6 @@ class MixGCF(GraphModel):
                 "n_layers": 3, "lr": 1e-3, "batch_size": 2048, "reg_weight": 1e-4}
     SPACE = {**GraphModel.SPACE, **LAYERS_SPACE,
              "n_negatives": {"type": "int", "low": 8, "high": 128, "log": True}}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024, "n_negatives": 16, "n_layers": 2}
+    DEMO = {**GRAPH_DEMO, "n_negatives": 16, "n_layers": 2}
     ROW_RESTRICTED = True  # used by the neg_sampler=uniform ablation (plain LightGCN) only
     LAYER_AGGREGATE = True  # mean (default) or sum: the combination it scores with and mixes in (the authors' pool)

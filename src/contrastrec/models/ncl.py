@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.clustering import kmeans
-from contrastrec.models.graph_base import GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, GraphModel
 from contrastrec.models.ssl import anchor_sets
 from contrastrec.samplers import same_label_mask
 from contrastrec.rng import stream_seed
@@ -66,6 +66,7 @@ class NCL(GraphModel):
              "ncl.proto_weight": {"type": "float", "low": 1e-6, "high": 1e-3, "log": True},
              # the prototypes' granularity: how coarse the semantic-neighbour view is
              "ncl.n_clusters": {"type": "categorical", "choices": [50, 100, 500, 1000]}}
+    DEMO = {**GRAPH_DEMO, "ncl.n_clusters": 50, "ncl.warmup_epochs": 3}  # prototypes: fewer than users
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

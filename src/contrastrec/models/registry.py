@@ -56,14 +56,19 @@ def unregister_model(name: str) -> None:
     _REGISTRY.pop(name, None)
 
 
+def is_contrastive(cls: type) -> bool:
+    """Whether a model class trains a contrastive / self-supervised term (``HAS_SSL``) or is
+    contrastive through and through (``schema=integrated`` by default, as DirectAU)."""
+    return bool(getattr(cls, "HAS_SSL", False)) or cls.DEFAULTS.get("schema") == "integrated"
+
+
 def registered() -> dict[str, type]:
     """name -> class, every registered model: baselines first (graph, then sequential), then the
     contrastive models (graph, then sequential), by name within each group."""
     _discover()
     def key(kv):
         name, cls = kv
-        contrastive = bool(getattr(cls, "HAS_SSL", False)) or cls.DEFAULTS.get("schema") == "integrated"
-        return cls.task != "none", contrastive, bool(getattr(cls, "sequential", False)), name
+        return cls.task != "none", is_contrastive(cls), bool(getattr(cls, "sequential", False)), name
     return dict(sorted(_REGISTRY.items(), key=key))
 
 

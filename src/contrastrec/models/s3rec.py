@@ -48,7 +48,7 @@ from torch import nn
 
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
-from contrastrec.models.seq_base import SequentialModel
+from contrastrec.models.seq_base import SEQ_DEMO, SequentialModel
 from contrastrec.training.distributed import shard_mean
 
 _SSL_WEIGHTS = ("aap_weight", "mip_weight", "map_weight", "sp_weight")
@@ -78,6 +78,7 @@ class S3Rec(SequentialModel):
     # 50 keeps a CPU run affordable.
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "schema": "pretrain_finetune", "pretrain_epochs": 50,
                 "ssl.weight": 1.0}
+    DEMO = {**SEQ_DEMO, "pretrain_epochs": 1}  # a short pre-training: the demo budgets seconds, not hours
 
     @classmethod
     def inert_keys(cls, cfg: Config) -> dict[str, str]:

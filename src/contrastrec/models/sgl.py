@@ -28,7 +28,7 @@ from contrastrec.augment.sparse_dropout import SparseEdgeDropout
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.graph_base import LAYERS_SPACE, GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, LAYERS_SPACE, GraphModel
 from contrastrec.models.ssl import ANCHORS, anchor_sets
 
 VIEW_STREAM = "sgl.views"  # the views' draws (contrastrec.rng)
@@ -53,6 +53,7 @@ class SGL(GraphModel):
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.1,
                 "reg_weight": 1e-4, "ssl.warmup_epochs": 3}
     SPACE = {**GraphModel.SPACE, **LAYERS_SPACE, **SSL_SPACE, "sgl.drop_ratio": {"type": "float", "low": 0.05, "high": 0.5}}
+    DEMO = GRAPH_DEMO
     AUGMENTS = {"ed": EdgeDropout, "nd": NodeDropout, "rw": RandomWalk}
     ROW_RESTRICTED = True
     LAYER_AGGREGATE = True

@@ -8,7 +8,7 @@ import torch
 from contrastrec.config import Config
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.seq_base import SequentialModel
+from contrastrec.models.seq_base import SEQ_DEMO, SequentialModel
 
 
 class SimCSE(SequentialModel):
@@ -18,6 +18,7 @@ class SimCSE(SequentialModel):
     DEFAULTS = {**SequentialModel.DEFAULTS, "encoder": "sasrec", "ssl.weight": 0.1, "ssl.temperature": 0.2,
                 "ssl.similarity": "cosine"}
     SPACE = {**SequentialModel.SPACE, **SSL_SPACE}
+    DEMO = SEQ_DEMO
 
     def __init__(self, cfg: Config, dataset: Dataset):
         super().__init__(cfg, dataset)

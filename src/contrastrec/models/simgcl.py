@@ -20,7 +20,7 @@ from contrastrec.augment.embedding import perturb, uniform_noise
 from contrastrec.config import Config, ConfigError
 from contrastrec.data.dataset import Dataset
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.graph_base import LAYERS_SPACE, GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, LAYERS_SPACE, GraphModel
 from contrastrec.models.ssl import ANCHORS, anchor_sets
 
 
@@ -39,7 +39,7 @@ class SimGCL(GraphModel):
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.2, "ssl.weight": 0.5,
                 "reg_weight": 1e-4, "ssl.warmup_epochs": 3}
     SPACE = {**GraphModel.SPACE, **LAYERS_SPACE, **SSL_SPACE, "simgcl.eps": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = GRAPH_DEMO
     LAYER_AGGREGATE = True
     SSL_ANCHORS = ANCHORS
 

@@ -13,7 +13,7 @@ import torch
 from contrastrec.augment.embedding import perturb
 from contrastrec.config import Config, ConfigError
 from contrastrec.models.base import SSL_SPACE
-from contrastrec.models.graph_base import LAYERS_SPACE, GraphModel
+from contrastrec.models.graph_base import GRAPH_DEMO, LAYERS_SPACE, GraphModel
 from contrastrec.models.ssl import ANCHORS, anchor_sets
 
 
@@ -32,7 +32,7 @@ class XSimGCL(GraphModel):
     DEFAULTS = {**GraphModel.DEFAULTS, "encoder": "lightgcn", "ssl.temperature": 0.15, "ssl.weight": 0.2,
                 "reg_weight": 1e-4}
     SPACE = {**GraphModel.SPACE, **LAYERS_SPACE, **SSL_SPACE, "xsimgcl.eps": {"type": "float", "low": 0.01, "high": 0.5, "log": True}}
-    DEMO = {"epochs": 20, "lr": 5e-3, "batch_size": 1024}
+    DEMO = GRAPH_DEMO
     ROW_RESTRICTED = True
     LAYER_AGGREGATE = True
     SSL_ANCHORS = ANCHORS

@@ -358,14 +358,15 @@ def stopped_early(state: RunState, patience: int) -> bool:
     return state.best_epoch >= 0 and state.bad_evals > patience
 
 
-def stop_reason(state: RunState, cfg: Config, out_of_time: bool, trained: bool) -> str:
-    """Why training ended (results.json ``"stopped"``): ``max_train_seconds`` (cut by the time
-    budget), ``patience`` (early stopping), ``epochs`` (all of them ran) or ``untrained``."""
+def stop_reason(state: RunState, patience: int, out_of_time: bool, trained: bool) -> str:
+    """Why training ended (results.json ``"stopped"``): ``patience`` (early stopping),
+    ``max_train_seconds`` (cut by the time budget), ``epochs`` (the epochs ran out, the model perhaps
+    still improving; also a refit, which trains a fixed number) or ``untrained`` (popularity)."""
     if not trained:
         return "untrained"
-    if out_of_time:
-        return "max_train_seconds"
-    return "patience" if stopped_early(state, cfg.patience) else "epochs"
+    if stopped_early(state, patience):
+        return "patience"
+    return "max_train_seconds" if out_of_time else "epochs"
 
 
 def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEvaluator:
@@ -631,7 +632,7 @@ def _fit(
         "train_seconds": round(state.train_seconds, 3),
         "seconds_per_epoch": round(state.train_seconds / max(state.epochs_run, 1), 4),
         "eval_seconds": round(eval_seconds, 4),
-        "stopped": stop_reason(state, cfg, out_of_time, batches is not None),
+        "stopped": stop_reason(state, cfg.patience, out_of_time, batches is not None),
         "peak_memory_mb": round(peak_memory_mb(device), 1),
         "n_parameters": sum(p.numel() for p in model.parameters()),
         "device": str(device),
