@@ -565,6 +565,68 @@ def scale_section(bench: Path, plot: Path | None = None) -> list[str]:
 EVIDENCE = ("results.json", "log.jsonl", "config.yaml", "dataset.json")
 
 
+
+def _pct(v) -> str:
+    return "–" if v is None else f"{100 * v:+.1f}%"
+
+
+def where_section(folder: Path) -> list[str]:
+    """'Where contrastive learning earns its place' from docs/runs/where/*.json
+    (benchmarks/where_cl_helps.py): per data set, each contrastive run against its base, paired per
+    user, overall and on the tail items and the sparse users, with what it recommends."""
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    if not files:
+        return []
+    lines = ["Written by `python benchmarks/where_cl_helps.py ...` (the command is under each table) and "
+             "`python benchmarks/collect_results.py --update`. Paired per user on the test set (`contrastrec "
+             "compare`): relative difference of the means, its bootstrap 95% CI, `*` where the Wilcoxon "
+             "signed-rank p is below 0.05 after Holm's correction over every row compared. tail: the least "
+             "popular items holding a third of the training interactions (the user's targets among them); "
+             "sparse: the third of the users with the fewest training interactions.", ""]
+    for f in files:
+        ev = json.loads(f.read_text())
+        k, m = ev["k"], f"recall@{ev['k']}"
+        rows = {(r["run"], r["metric"], r["group"]): r for r in ev["rows"]}
+        b = ev["base"]
+        lines += [f"**{ev['dataset']}** (base {b['model']}, {b['run']}; made at {ev['made_at']})", "",
+                  f"| model | {m} | vs base [95% CI] | tail {m} | vs base | sparse users {m} | vs base | "
+                  f"coverage@{k} | ARP@{k} | uniformity | minutes | epochs (best, stopped) | commit |",
+                  "|" + "---|" * 13]
+
+        def cells(facts, run):
+            out = []
+            for group in ("all", "items:tail", "users:sparse"):
+                r = rows.get((run, m, group))
+                if r is None:
+                    out += [f"{facts.get('value', '–')}", "–"]
+                    continue
+                value = r["mean_a"] if facts is b else r["mean_b"]
+                diff = "" if facts is b else (_pct(r["rel_diff"]) + ("*" if r["significant"] else "")
+                                              + (f" [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]" if group == "all" else ""))
+                out += [f"{value:.4f}", diff]
+            return out
+
+        first_run = ev["contrastive"][0]["run"]
+        for facts in [b, *ev["contrastive"]]:
+            run = first_run if facts is b else facts["run"]
+            g = [facts.get(f"coverage@{k}"), facts.get(f"arp@{k}"), facts.get("uniformity")]
+            lines.append(" | ".join([f"| {facts['model']}" + (f" ({facts['seeds']} seeds)" if facts["seeds"] > 1 else ""),
+                                     *cells(facts, run),
+                                     *("–" if v is None else f"{v:.3f}" if i != 1 else f"{v:.1f}" for i, v in enumerate(g)),
+                                     f"{facts['minutes']}", f"{facts['epochs']} ({facts['best_epoch']}, {facts['stopped']})",
+                                     f"{facts['commit']} |"]))
+        verdicts = []
+        for c in ev["contrastive"]:
+            parts = []
+            for group, name in (("all", "overall"), ("items:tail", "tail items"), ("users:sparse", "sparse users")):
+                r = rows.get((c["run"], m, group))
+                if r is not None:
+                    parts.append(f"{name} {_pct(r['rel_diff'])}{' (significant)' if r['significant'] else ' (not significant)'}")
+            verdicts.append(f"{c['model']} against {b['model']}: " + ", ".join(parts))
+        lines += ["", "; ".join(verdicts) + ".", "", f"`{ev['command']}`", ""]
+    return lines
+
+
 def copy_evidence(runs_root: Path, names: list[str], evidence: Path) -> None:
     """Each named run's results, per-epoch log, config and data summary (no weights) into ``evidence``."""
     import shutil
@@ -618,6 +680,10 @@ def update_sections(output: Path, evidence_runs: Path, copy_from: Path | None, c
     if unseen:
         text = replace_section(text, "## Shipped configs on unseen data", unseen,
                                before="## Ablation: SSL loss and training schema")
+    where = where_section(evidence_runs / "where")
+    if where:
+        text = replace_section(text, "## Where contrastive learning earns its place (issue 24)", where,
+                               before="## Does contrastive learning earn its place? (issue 15)")
     options = scale_options_section(evidence_runs / "ablation")
     if options:
         text = replace_section(text, "## Large-data options at equal budgets (issue 12)", options,
