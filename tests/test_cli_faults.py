@@ -697,3 +697,16 @@ def test_refit_refuses_a_best_epoch_in_pre_training(run, tmp_path, capsys):
     rc, _, err = cli(capsys, "refit", "--run", run, "--output", tmp_path / "refit", "--quiet")
     assert rc == 2
     assert_one_line_error(err, "results.json", "best_epoch", "pre-training")
+
+
+def test_a_failed_train_leaves_no_empty_folder_behind(tmp_path, capsys):
+    # a refused model size (memory estimate) or an unreadable data set, after the folder was created
+    from tests.test_cli import _write_lists
+
+    data = tmp_path / "s.txt"
+    _write_lists(data)
+    for over, what in ((["--dataset", str(data), "--set", "embedding_dim=100000000"], "needs at least"),
+                       (["--dataset", str(tmp_path / "missing.txt")], "missing.txt")):
+        assert main(["train", "--model", "mf", "--output", str(tmp_path / "run"), *over]) == 2
+        assert what in capsys.readouterr().err
+        assert not (tmp_path / "run").exists()

@@ -86,24 +86,38 @@ def _train(args) -> int:
         raise SystemExit("error: --output DIR is required (or --resume DIR)")
     cfg = build_config(args.model, args.config, overrides)
     main = init_from_env(cfg.device).main
-    if main:  # before the data is read: a bad folder fails fast
-        _check_output(args.output, args.overwrite, cfg.dataset)
-    ds = dataset_for(cfg)
-    if main:  # the data is read: the run it replaces may go (before the tracker writes into the folder)
-        print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
-              f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
-        RunDir(args.output).prepare_new(args.overwrite, cfg.dataset or None)
-    if args.seeds > 1:
-        if not main or args.track:
-            raise SystemExit("error: --seeds: one process and no --track (each seed is its own run)")
-        summary = train_seeds(cfg, ds, args.output, args.seeds, fit, progress=not args.quiet)
-        print(seeds_summary(summary, args.output))
-        return 0
-    with _tracker(args if main else None, args.output) as tracker:
-        res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
+    if args.seeds > 1 and (not main or args.track or args.nproc > 1):
+        raise SystemExit("error: --seeds: one process and no --track (each seed is its own run)")
+    with _removed_if_left_empty(args.output if main else None):
+        if main:  # before the data is read: a bad folder fails fast
+            _check_output(args.output, args.overwrite, cfg.dataset)
+        ds = dataset_for(cfg)
+        if main:  # the data is read: the run it replaces may go (before the tracker writes into the folder)
+            print(f"dataset {ds.name}: {ds.n_users} users, {ds.n_items} items, "
+                  f"{len(ds.train)}/{len(ds.valid)}/{len(ds.test)} train/valid/test")
+            RunDir(args.output).prepare_new(args.overwrite, cfg.dataset or None)
+        if args.seeds > 1:
+            summary = train_seeds(cfg, ds, args.output, args.seeds, fit, progress=not args.quiet)
+            print(seeds_summary(summary, args.output))
+            return 0
+        with _tracker(args if main else None, args.output) as tracker:
+            res = fit(cfg, ds, args.output, progress=not args.quiet, tracker=tracker, prepare=False)
     if main:
         _print_summary(res, args.output, args.json)
     return 0
+
+
+@contextlib.contextmanager
+def _removed_if_left_empty(output: str | None):
+    """A run folder this command created is removed again when the command fails before writing
+    anything into it (bad data, a refused config): no empty folders left behind."""
+    created = output is not None and not Path(output).exists()
+    try:
+        yield
+    except BaseException:
+        if created and Path(output).is_dir() and not any(Path(output).iterdir()):
+            Path(output).rmdir()
+        raise
 
 
 def _resume_seeds(args, overrides) -> int:
