@@ -140,3 +140,27 @@ def test_a_model_that_fails_is_told_and_left_out(tmp_path, monkeypatch):
     rows = run_demo(output=str(tmp_path), quick=True, models=["mf", "pop"], print_fn=lines.append)
     assert [r["model"] for r in rows] == ["pop"]
     assert "  mf: failed, left out of the table: no validation was run" in lines
+
+
+def test_the_demo_is_decided_by_epochs_not_by_the_clock(tmp_path, monkeypatch):
+    """A demo model trained twice with its demo setting ends alike (the same epochs, the same test
+    metrics, by early stopping) even when the second run is on a machine on which it takes 15 s
+    (a clock that runs fast): the epoch cap and the patience decide, the time budget is a safety net
+    that a normal run does not reach, so the demo's table does not change with the machine or its load."""
+    import time
+    from types import SimpleNamespace
+
+    from contrastrec.data import make_synthetic
+    from contrastrec.demo import QUICK_DATA, demo_config
+    from contrastrec.training import loop
+
+    ds = make_synthetic(**QUICK_DATA)
+    for name in ("mf", "sasrec"):
+        t0 = time.time()
+        first = loop.fit(demo_config(name), ds, tmp_path / name, progress=False, log=lambda s: None)
+        factor, start = 15.0 / (time.time() - t0), time.time()
+        with monkeypatch.context() as m:
+            m.setattr(loop, "time", SimpleNamespace(time=lambda: start + factor * (time.time() - start)))
+            slow = loop.fit(demo_config(name), ds, tmp_path / f"{name}-slow", progress=False, log=lambda s: None)
+        assert first["stopped"] == slow["stopped"] == "patience", name
+        assert (slow["epochs"], slow["best_epoch"], slow["test"]) == (first["epochs"], first["best_epoch"], first["test"])

@@ -199,3 +199,22 @@ def test_results_say_why_training_stopped(tmp_path, over, reason):
     if reason == "patience":
         assert res["epochs"] < 50
     assert fit(_cfg("pop"), make_tiny(), tmp_path / "p", progress=False, log=lambda s: None)["stopped"] == "untrained"
+
+
+def test_a_time_budget_spent_in_the_pretraining_is_told_and_can_be_resumed(tmp_path):
+    """max_train_seconds that runs out during S3-Rec's pre-training (schema pretrain_finetune):
+    no fine-tuning epoch was validated, so nothing is selected (validation only) and the run ends
+    with a one-line error that says so and how to go on; resuming with more time fine-tunes,
+    validates and tests it."""
+    from tests.conftest import make_tiny_for, small_overrides
+
+    ds = make_tiny_for("s3rec")
+    cfg = build_config("s3rec", None, small_overrides("s3rec", pretrain_epochs=3, epochs=2, max_train_seconds=1e-6))
+    with pytest.raises(TrainingError) as e:
+        fit(cfg, ds, tmp_path / "r", progress=False, log=lambda s: None)
+    msg = str(e.value)
+    assert "\n" not in msg and "max_train_seconds" in msg and "pre-training" in msg and "epoch 1 of 3" in msg
+    assert "--resume" in msg and not (tmp_path / "r" / "results.json").exists()
+    res = fit(cfg, ds, tmp_path / "r", resume=True, resume_overrides={"max_train_seconds": 0},
+              progress=False, log=lambda s: None)
+    assert res["epochs"] == 5 and res["best_epoch"] >= 3 and res["stopped"] == "epochs"

@@ -37,7 +37,7 @@ MIXGCF_FIXED = ("embeddings", "rows_embeddings", "rows_forward", "row_restricted
 LAYERS_SPACE = {"n_layers": {"type": "int", "low": 1, "high": 4}}
 
 # the graph models' setting in `contrastrec demo` (each model's DEMO starts from it; the demo adds its
-# epoch cap, patience and time budget): a high lr, so that they reach early stopping in seconds
+# epoch cap, patience and time safety net): a high lr, so that they reach early stopping in seconds
 GRAPH_DEMO = {"lr": 2e-2, "batch_size": 1024, "embedding_dim": 32}
 
 

@@ -28,7 +28,7 @@ from contrastrec.training.distributed import shard_mean
 
 
 # the sequential models' setting in `contrastrec demo` (each model's DEMO starts from it; the demo adds
-# its epoch cap, patience and time budget): one small layer over the last 20 items, a high lr
+# its epoch cap, patience and time safety net): one small layer over the last 20 items, a high lr
 SEQ_DEMO = {"batch_size": 256, "lr": 1e-2, "max_len": 20, "embedding_dim": 32, "dropout": 0.2, "attn_dropout": 0.2,
             "n_layers": 1}
 

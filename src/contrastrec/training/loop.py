@@ -369,6 +369,17 @@ def stop_reason(state: RunState, patience: int, out_of_time: bool, trained: bool
     return "max_train_seconds" if out_of_time else "epochs"
 
 
+def no_selection_message(run: RunDir, cfg: Config, epoch: int, pre: int, out_of_time: bool) -> str:
+    """Why a trained run has no selected checkpoint: its time budget ran out in the pre-training
+    (schema pretrain_finetune: nothing was validated, and only a validation may select), or no
+    validation epoch was in its schedule."""
+    if out_of_time and epoch <= pre:
+        return (f"{run}: max_train_seconds={cfg.max_train_seconds:g} ran out in the pre-training (epoch {epoch} of "
+                f"{pre}), before any fine-tuning epoch was validated, so none is selected; resume it with more time "
+                f"(contrastrec train --resume {run} --set max_train_seconds=S) or lower pretrain_epochs")
+    return "no validation was run, so no checkpoint was selected (check eval_every/epochs)"
+
+
 def make_evaluator(dataset: Dataset, phase: str, cfg: Config) -> FullRankingEvaluator:
     """Full ranking of ``phase`` over every item, for all users or a seeded sample of
     ``eval_users``; in data-parallel runs each rank scores its share of them."""
@@ -600,7 +611,7 @@ def _fit(
     if run.best.exists():
         model.load_state_dict(load_checkpoint(run.best)["model"])
     elif batches is not None:
-        raise TrainingError("no validation was run, so no checkpoint was selected (check eval_every/epochs)")
+        raise TrainingError(no_selection_message(run, cfg, epoch, pre, out_of_time))
     else:  # untrained baseline (popularity): select trivially, still on validation
         state.best_epoch = 0
         if d.main:
