@@ -61,11 +61,17 @@ def main() -> None:
                 for name in ("results.json", "log.jsonl", "config.yaml", "dataset.json"):
                     if (run / name).exists():
                         shutil.copy2(run / name, dest / name)
+        cmp = ""
+        for arm in ARMS:
+            f = a.out / f"cmp-{arm}.md"
+            if f.exists():
+                shutil.copy2(f, a.write / f.name)
+                cmp += f"\n### {arm}: paired per user (`contrastrec compare`)\n\n" + f.read_text()
         (a.write / "summary.md").write_text(
             "# Named random streams vs seed noise (issue 23 §6)\n\n"
             "`bash benchmarks/stream_noise.sh OLD NEW OUT`, then `python benchmarks/stream_noise.py OUT --write "
             "docs/runs/stream_noise`. Seed spread: |s2024 - s2025| / their mean. Fixed epochs, one thread.\n\n"
-            + table + "\n")
+            + table + "\n" + cmp)
 
 
 if __name__ == "__main__":

@@ -21,3 +21,13 @@ for tree in "$old:old" "$new:new"; do
     done
   done
 done
+# the old runs predate per-user files: evaluate their checkpoints with --per-user (same metrics), then
+# pair users: old seed 2025 against old seed 2024 (seed noise), new 2024 against old 2024 (the change)
+for arm in beauty-cl4srec yelp-sslrec-simgcl; do
+  for seed in 2024 2025; do
+    [ -e "$out/eval-$arm-old-s$seed/per_user_test.parquet" ] || \
+      python -m contrastrec evaluate --run "$out/$arm-old-s$seed" --per-user "$out/eval-$arm-old-s$seed" > /dev/null
+  done
+  python -m contrastrec compare "$out/eval-$arm-old-s2024" "$out/eval-$arm-old-s2025" "$out/$arm-new-s2024" \
+    --metrics ndcg@20 recall@20 > "$out/cmp-$arm.md"
+done
