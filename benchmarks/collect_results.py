@@ -582,7 +582,10 @@ def where_section(folder: Path) -> list[str]:
              "compare`): relative difference of the means, its bootstrap 95% CI, `*` where the Wilcoxon "
              "signed-rank p is below 0.05 after Holm's correction over every row compared. tail: the least "
              "popular items holding a third of the training interactions (the user's targets among them); "
-             "sparse: the third of the users with the fewest training interactions.", ""]
+             "sparse: the third of the users with the fewest training interactions. The settings are the "
+             "shipped configs unless a note says otherwise (not yet tuned at equal budget per data set); the "
+             "budget each row had is in its minutes and epochs columns, and a row stopped by `epochs` or "
+             "`max_train_seconds` was cut, not converged.", ""]
     for f in files:
         ev = json.loads(f.read_text())
         k, m = ev["k"], f"recall@{ev['k']}"
@@ -622,6 +625,10 @@ def where_section(folder: Path) -> list[str]:
                 r = rows.get((c["run"], m, group))
                 if r is not None:
                     parts.append(f"{name} {_pct(r['rel_diff'])}{' (significant)' if r['significant'] else ' (not significant)'}")
+            groups = [(g.split(":", 1)[1], r) for (run, met, g), r in rows.items()
+                      if run == c["run"] and met == m and g.startswith("items:")]
+            parts.append(f"by item group ({m}): " + ", ".join(
+                f"{label} {_pct(r['rel_diff'])}{'*' if r['significant'] else ''}" for label, r in groups))
             verdicts.append(f"{c['model']} against {b['model']}: " + ", ".join(parts))
         lines += ["", "; ".join(verdicts) + ".", "", f"`{ev['command']}`", ""]
     return lines
