@@ -155,6 +155,7 @@ def test_train_prints_a_short_summary_and_json_on_request(tmp_path, capsys):
     tail = out[out.index("sasrec on "):].splitlines()
     assert len(tail) <= 10  # not the JSON dump
     assert f"selected epoch {res['best_epoch']} of {res['epochs']}" in tail[0]
+    assert tail[0].endswith("(cut by the epoch cap)") and res["stopped"] == "epochs"
     assert any(line.strip().startswith("test") and f"{res['test']['ndcg@10']:.4f}" in line for line in tail)
     assert any("by item popularity: head" in line for line in tail)
     assert any("by user activity: sparse" in line for line in tail)

@@ -14,8 +14,11 @@ def run_summary(res: dict, run_dir: str | Path) -> str:
     metric = cfg.get("metric", "ndcg@20")
     ks = cfg.get("ks") or [int(metric.split("@")[1])]
     keys = [f"{m}@{k}" for m in ("recall", "ndcg") for k in ks]
+    stopped = {"patience": "early stop", "epochs": "cut by the epoch cap", "max_train_seconds": "cut by max_train_seconds",
+               "untrained": "untrained"}.get(res.get("stopped"), res.get("stopped"))
     lines = [f"{res['model']} on {res.get('dataset', '?')}: selected epoch {res['best_epoch']} of {res['epochs']} "
-             f"on validation {metric}, {res.get('train_seconds', 0):.1f} s training"]
+             f"on validation {metric}, {res.get('train_seconds', 0):.1f} s training"
+             + (f" ({stopped})" if stopped else "")]
     width = max(len(k) for k in keys) + 2
     lines.append("        " + "".join(k.rjust(width) for k in keys))
     for phase in ("valid", "test"):
