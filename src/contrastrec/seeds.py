@@ -21,7 +21,7 @@ import numpy as np
 from contrastrec.training.checkpoint import atomic_write_json
 from contrastrec.training.rundir import RunDir, RunDirError
 
-SEEDS_FILE = "seeds.json"
+SEEDS_FILE = RunDir.SEEDS
 
 __all__ = ["SEEDS_FILE", "is_seeds_run", "seed_folders", "train_seeds", "resume_seeds", "summarize_seeds"]
 

@@ -214,13 +214,13 @@ def _run(
 
             # which of the top-K items are targets: sorted flat keys + binary search (small, numpy)
             t_keys = _row_keys(prep.targets[u], n_items)  # sorted: rows ascending, indices sorted
-            q = top_idx.cpu().numpy().astype(np.int64, copy=False)
-            q = q + (np.arange(B, dtype=np.int64) * n_items)[:, None]
+            top = top_idx.cpu().numpy().astype(np.int64, copy=False)
+            q = top + (np.arange(B, dtype=np.int64) * n_items)[:, None]
             pos = np.searchsorted(t_keys, q)
             np.minimum(pos, t_keys.shape[0] - 1, out=pos)
             hits_parts.append(t_keys[pos] == q)
             if acc is not None:
-                acc.add(u, top_idx.cpu().numpy(), hits_parts[-1])
+                acc.add(u, top, hits_parts[-1])
 
     hits = torch.from_numpy(np.concatenate(hits_parts, axis=0))
     n_t = torch.from_numpy(prep.n_targets[u_eval])

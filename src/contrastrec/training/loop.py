@@ -175,11 +175,11 @@ def final_evaluation(model, dataset: Dataset, phase: str, evaluator: FullRanking
                      groups: Groups | None):
     """``(means, result)`` of a final evaluation; ``result`` (per-user values, group metrics) is
     None without ``groups``. The means are those of :func:`evaluate_model`."""
+    graph = cfg.eval_graph if phase == "test" else "train"
     if groups is None:
-        return evaluate_model(model, dataset, phase, evaluator, cfg.max_len, cfg.eval_graph if phase == "test" else "train"), None
+        return evaluate_model(model, dataset, phase, evaluator, cfg.max_len, graph), None
     evaluator.groups = groups
-    res = evaluate_model(model, dataset, phase, evaluator, cfg.max_len,
-                         cfg.eval_graph if phase == "test" else "train", detailed=True)
+    res = evaluate_model(model, dataset, phase, evaluator, cfg.max_len, graph, detailed=True)
     return res.means(), res
 
 

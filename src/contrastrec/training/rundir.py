@@ -12,6 +12,7 @@
                    the final evaluations' values per user (raw id, groups, every metric)
     .lock          held while a process writes the run (the holder's pid)
     tb/, mlruns/   ``--track`` tensorboard / MLflow files
+    seeds.json     (a ``train --seeds`` folder, beside its seed-S/ runs) the plan and the summary
 
 Checkpoints and JSON are written atomically (``training/checkpoint.py``). A folder is a run when
 it holds the files every run writes first (:data:`RunDir.MARKERS`) and nothing but a run's files
@@ -97,9 +98,10 @@ class RunDir:
     ID_MAPS = "id_maps.json"
     LOCK = ".lock"
     PER_USER = {"valid": "per_user_valid.parquet", "test": "per_user_test.parquet"}
+    SEEDS = "seeds.json"  # a `train --seeds` folder's plan and summary (seeds.py)
     TRACKING = ("tb", "mlruns")
     FILES = frozenset({RESULTS, LOG, BEST, LAST, PRETRAINED, CONFIG, DATASET, ID_MAPS, LOCK, *TRACKING,
-                       *PER_USER.values(), "seeds.json"})
+                       *PER_USER.values(), SEEDS})
     MARKERS = (CONFIG, ID_MAPS, DATASET)  # written together when a run starts, before its first epoch
 
     @classmethod
